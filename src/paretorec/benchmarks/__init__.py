@@ -1,0 +1,15 @@
+"""Benchmarks: each prints a table and writes ``benchmarks/results/NAME.json``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _fullsort, _movielens100k
+
+BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "movielens100k": _movielens100k.run,
+    "fullsort": _fullsort.run,
+}
+
+__all__ = ["BENCHMARKS"]

@@ -1,0 +1,172 @@
+"""The ``paretorec`` command line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ._validation import ParetorecError
+
+app = typer.Typer(
+    name="paretorec",
+    help=(
+        "Multi-objective recommendation with pretrained language models.\n\n"
+        "Data sets are read from --data-dir, then $PARETOREC_DATA_DIR, then the user cache; "
+        "--download fetches the official release (sha256-checked)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect and download data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Folder holding the data set (or its parent folder)."),
+]
+Download = Annotated[
+    bool, typer.Option("--download", help="Download the official release if not found.")
+]
+
+
+def _friendly_errors(fn: F) -> F:
+    """Show user errors as one clear line and exit with status 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ParetorecError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the registered data sets."""
+    from .data import list_datasets
+
+    for name in list_datasets():
+        console.print(name)
+
+
+@data_app.command("info")
+@_friendly_errors
+def data_info(
+    name: Annotated[str, typer.Argument(help="Data set name, e.g. movielens-100k.")],
+    data_dir: DataDir = None,
+    download: Download = False,
+) -> None:
+    """Load a data set and print its size and tables."""
+    from .data import load_dataset
+
+    dataset = load_dataset(name, data_dir, download=download)
+    console.print(repr(dataset))
+    console.print(f"item columns: {list(dataset.items.columns)}")
+    console.print(f"user columns: {list(dataset.users.columns)}")
+
+
+@data_app.command("download")
+@_friendly_errors
+def data_download(
+    name: Annotated[str, typer.Argument(help="Data set name.")],
+    cache_dir: Annotated[Path | None, typer.Option(help="Where to put it.")] = None,
+    url: Annotated[str | None, typer.Option(help="Mirror URL of the official archive.")] = None,
+    sha256: Annotated[
+        str | None, typer.Option(help="Expected sha256 of the mirror's archive.")
+    ] = None,
+) -> None:
+    """Download a data set's official release and verify its checksums."""
+    from .data import download_dataset
+
+    path = download_dataset(name, cache_dir, url=url, sha256=sha256)
+    console.print(f"verified and stored in {path}")
+
+
+@app.command("evaluate")
+@_friendly_errors
+def evaluate(
+    model: Annotated[
+        str, typer.Option(help="Candidate model (random, popularity, itemknn, ease, bpr).")
+    ] = "ease",
+    dataset: Annotated[str, typer.Option(help="Data set name.")] = "movielens-100k",
+    k: Annotated[int, typer.Option(help="List length.")] = 10,
+    ratio: Annotated[
+        float, typer.Option(help="Per-user training share (stratified split).")
+    ] = 0.75,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 42,
+    data_dir: DataDir = None,
+    download: Download = False,
+) -> None:
+    """Fit one candidate model on a per-user stratified split and print every metric."""
+    from ._validation import check_positive_int
+    from .data import load_dataset, stratified_split
+    from .evaluation import evaluate_ranking
+    from .models import create_model
+
+    k = check_positive_int(k, "k")
+    data = load_dataset(dataset, data_dir, download=download)
+    split = stratified_split(data, ratio=ratio, seed=seed)
+    fitted = create_model(model).fit(split.train)
+    result = evaluate_ranking(fitted, split.test, k=k, progress=True)
+    for name, value in result.metrics.items():
+        console.print(f"{name:>24s}  {value:.4f}")
+
+
+@app.command("bench")
+@_friendly_errors
+def bench(
+    name: Annotated[str, typer.Argument(help="Benchmark name (movielens100k, fullsort).")],
+    output_dir: Annotated[Path, typer.Option(help="Where results JSON goes.")] = Path(
+        "benchmarks/results"
+    ),
+    data_dir: DataDir = None,
+    quick: Annotated[bool, typer.Option(help="Smaller grids / fewer epochs (smoke test).")] = False,
+) -> None:
+    """Run a benchmark: print its table and write OUTPUT_DIR/NAME.json."""
+    from .benchmarks import BENCHMARKS
+
+    if name not in BENCHMARKS:
+        raise ParetorecError(
+            f"benchmark must be one of {', '.join(sorted(BENCHMARKS))}; got {name!r}"
+        )
+    BENCHMARKS[name](output_dir, data_dir=data_dir, quick=quick)
+
+
+@app.command("demo")
+@_friendly_errors
+def demo(
+    data_dir: DataDir = None,
+    download: Download = False,
+    output_dir: Annotated[Path, typer.Option(help="Run folder for the report.")] = Path(
+        "runs/demo"
+    ),
+    quick: Annotated[bool, typer.Option(help="Fewer training epochs (smoke test).")] = False,
+) -> None:
+    """The whole pipeline on MovieLens-100k: load, split, train baselines, report."""
+    from .demo import run_demo
+
+    run_demo(
+        data_dir=data_dir, download=download, output_dir=output_dir, quick=quick, console=console
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,48 @@
+"""Data layer: the dataset object, loaders and registry, downloads, splits, sampling."""
+
+from ._dataset import DUPLICATE_POLICIES, ITEM, TIMESTAMP, USER, Dataset
+from ._download import download_dataset, locate_dataset
+from ._loaders import (
+    list_datasets,
+    load_amazon_scientific,
+    load_dataset,
+    load_movielens_1m,
+    load_movielens_100k,
+    load_table,
+    register_dataset,
+)
+from ._sampling import sample_negatives
+from ._splits import (
+    Split,
+    carve_validation,
+    cold_item_split,
+    leave_one_out,
+    random_split,
+    stratified_split,
+    temporal_split,
+)
+
+__all__ = [
+    "DUPLICATE_POLICIES",
+    "ITEM",
+    "TIMESTAMP",
+    "USER",
+    "Dataset",
+    "Split",
+    "carve_validation",
+    "cold_item_split",
+    "download_dataset",
+    "leave_one_out",
+    "list_datasets",
+    "load_amazon_scientific",
+    "load_dataset",
+    "load_movielens_1m",
+    "load_movielens_100k",
+    "load_table",
+    "locate_dataset",
+    "random_split",
+    "register_dataset",
+    "sample_negatives",
+    "stratified_split",
+    "temporal_split",
+]

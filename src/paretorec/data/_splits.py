@@ -1,0 +1,162 @@
+"""Seeded train / validation / test splits over a :class:`Dataset`.
+
+Every splitter returns a :class:`Split` whose parts share the parent's id maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import ParetorecError, check_choice, check_fraction
+from ._dataset import ITEM, TIMESTAMP, USER, Dataset
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train / test (and optional validation) parts of one dataset.
+
+    ``cold_items`` lists item codes kept out of training entirely (cold-start split).
+    """
+
+    train: Dataset
+    test: Dataset
+    valid: Dataset | None = None
+    cold_items: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        parts = [f"train={self.train.n_interactions:,}"]
+        if self.valid is not None:
+            parts.append(f"valid={self.valid.n_interactions:,}")
+        parts.append(f"test={self.test.n_interactions:,}")
+        if self.cold_items is not None:
+            parts.append(f"cold_items={len(self.cold_items):,}")
+        return f"Split({self.train.name!r}: {', '.join(parts)})"
+
+
+def _take(dataset: Dataset, mask: np.ndarray) -> Dataset:
+    return dataset.with_interactions(dataset.interactions[mask])
+
+
+def per_user_ranks(users: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Rank (1-based) of each row within its user when ordered by ``keys``, over count."""
+    order = np.lexsort((keys, users))
+    sorted_users = users[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
+    counts = np.diff(np.r_[starts, len(users)])
+    position = np.arange(len(users)) - np.repeat(starts, counts)
+    ranks = np.empty(len(users), dtype=np.float64)
+    ranks[order] = (position + 1) / np.repeat(counts, counts)
+    return ranks
+
+
+def stratified_split(dataset: Dataset, ratio: float = 0.75, seed: int = 42) -> Split:
+    """Per-user stratified random split (Microsoft Recommenders' ``python_stratified_split``).
+
+    Each interaction draws a uniform number (``numpy.random.RandomState(seed)``, in row
+    order); within each user the rows are ordered by it and the first ``ratio`` share
+    (``rank / count <= ratio``) goes to train. With the same row order and seed it
+    reproduces their split row for row.
+    """
+    ratio = check_fraction(ratio, "ratio")
+    users = dataset.interactions[USER].to_numpy()
+    draws = np.random.RandomState(seed).rand(len(users))
+    in_train = per_user_ranks(users, draws) <= ratio
+    return Split(train=_take(dataset, in_train), test=_take(dataset, ~in_train))
+
+
+def random_split(dataset: Dataset, ratio: float = 0.8, seed: int = 0) -> Split:
+    """Global random split: a ``ratio`` share of all interactions goes to train."""
+    ratio = check_fraction(ratio, "ratio")
+    n = dataset.n_interactions
+    order = np.random.default_rng(seed).permutation(n)
+    in_train = np.zeros(n, dtype=bool)
+    in_train[order[: round(ratio * n)]] = True
+    return Split(train=_take(dataset, in_train), test=_take(dataset, ~in_train))
+
+
+def temporal_split(dataset: Dataset, ratio: float = 0.8) -> Split:
+    """Global temporal split: the earliest ``ratio`` share of interactions goes to train.
+
+    Ties in time are broken by row order, so the split is deterministic.
+    """
+    ratio = check_fraction(ratio, "ratio")
+    if not dataset.has_timestamps:
+        raise ParetorecError(f"temporal_split needs timestamps; dataset {dataset.name!r} has none")
+    n = dataset.n_interactions
+    order = np.argsort(dataset.interactions[TIMESTAMP].to_numpy(), kind="stable")
+    in_train = np.zeros(n, dtype=bool)
+    in_train[order[: round(ratio * n)]] = True
+    return Split(train=_take(dataset, in_train), test=_take(dataset, ~in_train))
+
+
+def leave_one_out(
+    dataset: Dataset, by: str = "timestamp", *, validation: bool = True, min_events: int = 3
+) -> Split:
+    """Each user's last interaction is the test item (and the one before, validation).
+
+    ``by="timestamp"`` orders events by time (ties by row order); ``by="order"`` uses the
+    row order as given. Users with fewer than ``min_events`` events stay entirely in
+    train (documented policy: they cannot be held out without emptying their history).
+    """
+    check_choice(by, "by", ("timestamp", "order"))
+    needed = 3 if validation else 2
+    if min_events < needed:
+        raise ParetorecError(f"min_events must be at least {needed}, got {min_events}")
+    users = dataset.interactions[USER].to_numpy()
+    if by == "timestamp":
+        if not dataset.has_timestamps:
+            raise ParetorecError(
+                f"by='timestamp' needs timestamps; dataset {dataset.name!r} has none "
+                "(use by='order')"
+            )
+        keys = dataset.interactions[TIMESTAMP].to_numpy()
+    else:
+        keys = np.arange(len(users), dtype=np.float64)
+    order = np.lexsort((np.arange(len(users)), keys, users))
+    sorted_users = users[order]
+    counts = np.bincount(users, minlength=dataset.n_users)
+    from_end = np.empty(len(users), dtype=np.int64)
+    ends = np.cumsum(counts)[sorted_users] - 1
+    from_end[order] = ends - np.arange(len(users))  # 0 = last event of the user
+    eligible = counts[users] >= min_events
+    test_mask = eligible & (from_end == 0)
+    valid_mask = eligible & (from_end == 1) if validation else np.zeros(len(users), dtype=bool)
+    train_mask = ~(test_mask | valid_mask)
+    return Split(
+        train=_take(dataset, train_mask),
+        test=_take(dataset, test_mask),
+        valid=_take(dataset, valid_mask) if validation else None,
+    )
+
+
+def cold_item_split(
+    dataset: Dataset, item_fraction: float = 0.1, ratio: float = 0.75, seed: int = 0
+) -> Split:
+    """Hold a random ``item_fraction`` of items out of training entirely.
+
+    Every interaction with a cold item goes to test; the warm interactions are split per
+    user (stratified, ``ratio`` to train). ``Split.cold_items`` lists the cold item codes,
+    so warm and cold results can be reported separately.
+    """
+    item_fraction = check_fraction(item_fraction, "item_fraction")
+    ratio = check_fraction(ratio, "ratio")
+    items = dataset.interactions[ITEM].to_numpy()
+    present = np.unique(items)
+    rng = np.random.default_rng(seed)
+    n_cold = max(1, round(item_fraction * len(present)))
+    cold = np.sort(rng.choice(present, size=n_cold, replace=False))
+    is_cold = np.isin(items, cold)
+    users = dataset.interactions[USER].to_numpy()
+    draws = rng.random(len(users))
+    warm_ranks = per_user_ranks(users[~is_cold], draws[~is_cold])
+    in_train = np.zeros(len(users), dtype=bool)
+    in_train[np.flatnonzero(~is_cold)[warm_ranks <= ratio]] = True
+    return Split(train=_take(dataset, in_train), test=_take(dataset, ~in_train), cold_items=cold)
+
+
+def carve_validation(split: Split, ratio: float = 0.8, seed: int = 0) -> Split:
+    """Split ``split.train`` per user (stratified) into a smaller train and a validation part."""
+    inner = stratified_split(split.train, ratio=ratio, seed=seed)
+    return Split(train=inner.train, test=split.test, valid=inner.test, cold_items=split.cold_items)

@@ -1,0 +1,28 @@
+"""Candidate models: score the whole catalogue for a user."""
+
+from ._base import (
+    CandidateModel,
+    create_model,
+    get_model_class,
+    list_models,
+    mask_seen,
+    register_model,
+    top_k_indices,
+)
+from ._bpr import BPRModel
+from ._ease import EASEModel
+from ._simple import PopularityModel, RandomModel
+
+__all__ = [
+    "BPRModel",
+    "CandidateModel",
+    "EASEModel",
+    "PopularityModel",
+    "RandomModel",
+    "create_model",
+    "get_model_class",
+    "list_models",
+    "mask_seen",
+    "register_model",
+    "top_k_indices",
+]

@@ -1,0 +1,253 @@
+"""The candidate-model interface: fit on a dataset, score the whole catalogue in batches."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._artifacts import read_artifact, write_artifact
+from .._validation import ParetorecError, check_index_array, check_positive_int
+from ..data import Dataset
+
+DEFAULT_BATCH_SIZE = 1024
+
+
+class CandidateModel(ABC):
+    """A model that scores every catalogue item for a user.
+
+    Subclasses implement :meth:`_fit` and :meth:`_score`; this class does input checks,
+    batching, seen-item exclusion, top-k selection and save/load.
+    """
+
+    name: ClassVar[str] = "base"
+    #: True when scores depend on the user's training history, so a user without any
+    #: training interaction cannot be scored meaningfully.
+    requires_history: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._seen: sp.csr_matrix | None = None
+
+    # ------------------------------------------------------------------ to implement
+    @abstractmethod
+    def _fit(self, train: Dataset, matrix: sp.csr_matrix) -> None:
+        """Learn from ``train``; ``matrix`` is its binary user x item csr matrix."""
+
+    @abstractmethod
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Float32 scores of shape (len(users), n_items); higher is better."""
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable) that rebuild this model."""
+        return {}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save (besides the seen-item matrix)."""
+        return {}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:  # noqa: B027 - optional hook
+        """Restore learned arrays saved by :meth:`_state`."""
+
+    # ------------------------------------------------------------------ public API
+    def fit(self: ModelT, train: Dataset) -> ModelT:
+        if not isinstance(train, Dataset):
+            raise ParetorecError(f"train must be a paretorec Dataset, got {type(train).__name__}")
+        if train.n_interactions == 0:
+            raise ParetorecError(f"train has no interactions (dataset {train.name!r})")
+        matrix = train.to_csr()
+        matrix.data[:] = 1.0
+        self._seen = matrix
+        self._fit(train, matrix)
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._seen is not None
+
+    @property
+    def n_users(self) -> int:
+        return self._require_fitted().shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self._require_fitted().shape[1]
+
+    @property
+    def seen(self) -> sp.csr_matrix:
+        """Binary user x item matrix of the training interactions."""
+        return self._require_fitted()
+
+    def score(self, users: Any, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Scores of every item for ``users`` (codes): float32 array (n_users, n_items)."""
+        codes = self._check_users(users)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if len(codes) == 0:
+            return np.zeros((0, self.n_items), dtype=np.float32)
+        parts = [
+            self._score_checked(codes[s : s + batch_size]) for s in range(0, len(codes), batch_size)
+        ]
+        return np.concatenate(parts, axis=0)
+
+    def score_batches(
+        self, users: Any, *, batch_size: int = DEFAULT_BATCH_SIZE, exclude_seen: bool = True
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(user_codes, scores)`` batches; seen items get ``-inf`` when excluded."""
+        codes = self._check_users(users)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        for start in range(0, len(codes), batch_size):
+            batch = codes[start : start + batch_size]
+            scores = self._score_checked(batch)
+            if exclude_seen:
+                mask_seen(scores, self.seen, batch)
+            yield batch, scores
+
+    def recommend(
+        self,
+        users: Any,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> np.ndarray:
+        """Top-``k`` item codes per user, best first: int64 array (n_users, k)."""
+        k = check_positive_int(k, "k")
+        if k > self.n_items:
+            raise ParetorecError(f"k must be at most the number of items ({self.n_items}), got {k}")
+        codes = self._check_users(users)
+        if self.requires_history:
+            empty = np.diff(self.seen.indptr)[codes] == 0
+            if empty.any():
+                raise ParetorecError(
+                    f"users: user code {int(codes[empty][0])} has no training interactions "
+                    f"({int(empty.sum())} such user(s)); {self.name} needs a history "
+                    f"(use 'popularity' for cold users)"
+                )
+        out = np.empty((len(codes), k), dtype=np.int64)
+        row = 0
+        for batch, scores in self.score_batches(
+            codes, batch_size=batch_size, exclude_seen=exclude_seen
+        ):
+            out[row : row + len(batch)] = top_k_indices(scores, k)
+            row += len(batch)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        seen = self.seen
+        config = {
+            "model": self.name,
+            "params": self.get_params(),
+            "shape": [int(seen.shape[0]), int(seen.shape[1])],
+        }
+        tensors = {f"state.{k}": np.asarray(v) for k, v in self._state().items()}
+        tensors["seen.indptr"] = seen.indptr.astype(np.int64)
+        tensors["seen.indices"] = seen.indices.astype(np.int64)
+        return write_artifact(directory, config, tensors)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CandidateModel:
+        config, tensors = read_artifact(directory)
+        model_cls = get_model_class(config["model"])
+        if cls is not CandidateModel and not issubclass(model_cls, cls):
+            raise ParetorecError(
+                f"directory holds a {config['model']!r} model, not a {cls.name!r} model"
+            )
+        model = model_cls(**config["params"])
+        n_users, n_items = config["shape"]
+        indices = tensors["seen.indices"]
+        model._seen = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, tensors["seen.indptr"]),
+            shape=(n_users, n_items),
+        )
+        model._set_state(
+            {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
+        )
+        return model
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        fitted = "" if self.is_fitted else ", unfitted"
+        return f"{type(self).__name__}({params}{fitted})"
+
+    # ------------------------------------------------------------------ internals
+    def _require_fitted(self) -> sp.csr_matrix:
+        if self._seen is None:
+            raise ParetorecError(f"{type(self).__name__} is not fitted; call fit(train) first")
+        return self._seen
+
+    def _check_users(self, users: Any) -> np.ndarray:
+        self._require_fitted()
+        return check_index_array(users, "users", self.n_users)
+
+    def _score_checked(self, users: np.ndarray) -> np.ndarray:
+        scores = np.asarray(self._score(users), dtype=np.float32)
+        if scores.shape != (len(users), self.n_items):
+            raise RuntimeError(
+                f"{type(self).__name__}._score returned shape {scores.shape}, "
+                f"expected {(len(users), self.n_items)}"
+            )
+        return scores
+
+
+ModelT = TypeVar("ModelT", bound=CandidateModel)
+
+_REGISTRY: dict[str, type[CandidateModel]] = {}
+
+
+def register_model(name: str) -> Callable[[type[ModelT]], type[ModelT]]:
+    """Class decorator adding a candidate model to the registry under ``name``."""
+
+    def decorate(cls: type[ModelT]) -> type[ModelT]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"a candidate model named {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_model_class(name: str) -> type[CandidateModel]:
+    if name not in _REGISTRY:
+        raise ParetorecError(f"model must be one of {', '.join(list_models())}; got {name!r}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **params: Any) -> CandidateModel:
+    """Instantiate a registered candidate model by name."""
+    return get_model_class(name)(**params)
+
+
+def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarray) -> None:
+    """Set ``scores[r, i] = -inf`` for every item ``i`` that ``users[r]`` saw in training."""
+    rows = seen[users]
+    counts = np.diff(rows.indptr)
+    scores[np.repeat(np.arange(len(users)), counts), rows.indices] = -np.inf
+
+
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest scores per row, best first.
+
+    Ties are broken by the lower column index, both inside the list and at its cut-off,
+    so the result is a pure function of the scores (a user gets the same list alone or in
+    any batch). Cost: one partition plus a few vectorised passes per row.
+    """
+    n_rows, n_items = scores.shape
+    if k >= n_items:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k : n_items - k + 1]
+    greater = scores > kth
+    tied = scores == kth
+    needed = k - greater.sum(axis=1, keepdims=True)
+    chosen = greater | (tied & (np.cumsum(tied, axis=1) <= needed))
+    columns = np.nonzero(chosen)[1].reshape(n_rows, k)  # ascending index within each row
+    order = np.argsort(-np.take_along_axis(scores, columns, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(columns, order, axis=1)
