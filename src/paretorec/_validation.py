@@ -124,6 +124,3 @@ def check_index_array(values: Any, name: str, upper: int) -> np.ndarray:
                 f"{name} holds unknown index {int(arr[bad][0])}; valid indices are 0..{upper - 1}"
             )
     return arr
-
-
-_show = show  # older private name, still imported by some modules

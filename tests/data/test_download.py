@@ -178,7 +178,7 @@ def serve() -> Iterator[Serve]:
 
 
 @pytest.fixture
-def serve_zip(serve: Serve, tmp_path: Path) -> Callable[[bytes], str]:
+def serve_zip(serve: Serve, tmp_path: Path) -> Callable[..., str]:
     """Serve ``data`` as ``ml-100k.zip`` and return its URL."""
     www = tmp_path / "www"
     www.mkdir()
@@ -280,7 +280,7 @@ def test_bad_arguments_name_the_argument_and_value(
 
 
 def test_download_movielens_100k_from_loopback(
-    serve_zip: Callable[[bytes], str],
+    serve_zip: Callable[..., str],
     ml100k_zip: bytes,
     ml100k_files: dict[str, bytes],
     cache: Path,
@@ -305,7 +305,7 @@ def test_download_movielens_100k_from_loopback(
 
 
 def test_second_download_reuses_the_cache(
-    serve_zip: Callable[[bytes], str], ml100k_zip: bytes, cache: Path, refused_url: str
+    serve_zip: Callable[..., str], ml100k_zip: bytes, cache: Path, refused_url: str
 ) -> None:
     url = serve_zip(ml100k_zip)
     folder = download_dataset("movielens-100k", url=url, sha256=_sha256(ml100k_zip), progress=False)
@@ -316,7 +316,7 @@ def test_second_download_reuses_the_cache(
 
 
 def test_wrong_archive_sha256_keeps_nothing(
-    serve_zip: Callable[[bytes], str], ml100k_zip: bytes, cache: Path
+    serve_zip: Callable[..., str], ml100k_zip: bytes, cache: Path
 ) -> None:
     url = serve_zip(ml100k_zip)
     wrong = "0" * 64
@@ -326,7 +326,7 @@ def test_wrong_archive_sha256_keeps_nothing(
 
 
 def test_mirror_without_sha256_is_checked_against_the_official_hash(
-    serve_zip: Callable[[bytes], str], ml100k_zip: bytes, cache: Path
+    serve_zip: Callable[..., str], ml100k_zip: bytes, cache: Path
 ) -> None:
     # The rebuilt zip holds the same files but is not byte-identical to GroupLens' archive.
     url = serve_zip(ml100k_zip)
@@ -337,7 +337,7 @@ def test_mirror_without_sha256_is_checked_against_the_official_hash(
 
 @pytest.mark.parametrize("file_name", ["u.data", "u1.test"])
 def test_tampered_member_is_rejected_by_its_own_hash(
-    serve_zip: Callable[[bytes], str],
+    serve_zip: Callable[..., str],
     ml100k_files: dict[str, bytes],
     cache: Path,
     file_name: str,
@@ -361,7 +361,7 @@ def test_tampered_member_is_rejected_by_its_own_hash(
 
 
 def test_failed_forced_download_keeps_the_existing_folder(
-    serve_zip: Callable[[bytes], str],
+    serve_zip: Callable[..., str],
     ml100k_zip: bytes,
     ml100k_files: dict[str, bytes],
     cache: Path,
@@ -398,7 +398,7 @@ def test_failed_forced_download_keeps_the_existing_folder(
     ],
 )
 def test_path_traversal_member_is_rejected(
-    serve_zip: Callable[[bytes], str],
+    serve_zip: Callable[..., str],
     ml100k_files: dict[str, bytes],
     cache: Path,
     tmp_path: Path,
@@ -418,7 +418,7 @@ def test_path_traversal_member_is_rejected(
 
 
 def test_archive_missing_a_required_file(
-    serve_zip: Callable[[bytes], str], ml100k_files: dict[str, bytes], cache: Path
+    serve_zip: Callable[..., str], ml100k_files: dict[str, bytes], cache: Path
 ) -> None:
     files = {k: v for k, v in ml100k_files.items() if k != "u.user"}
     archive = _zip_bytes(_official_layout(files))
@@ -430,7 +430,7 @@ def test_archive_missing_a_required_file(
     assert _leftovers(cache) == []
 
 
-def test_not_a_zip(serve_zip: Callable[[bytes], str], cache: Path) -> None:
+def test_not_a_zip(serve_zip: Callable[..., str], cache: Path) -> None:
     payload = b"<html>not found</html>"
     url = serve_zip(payload)
     with pytest.raises(DataFileError, match=rf"{url} did not return a valid zip archive"):

@@ -1,7 +1,14 @@
 """Data layer: the dataset object, loaders and registry, downloads, splits, sampling."""
 
 from ._dataset import DUPLICATE_POLICIES, ITEM, TIMESTAMP, USER, Dataset
-from ._download import download_dataset, locate_dataset
+from ._download import (
+    DATASETS,
+    DatasetSource,
+    dataset_layout,
+    download_dataset,
+    locate_dataset,
+    verify_dataset,
+)
 from ._loaders import (
     list_datasets,
     load_amazon_scientific,
@@ -23,13 +30,16 @@ from ._splits import (
 )
 
 __all__ = [
+    "DATASETS",
     "DUPLICATE_POLICIES",
+    "DatasetSource",
     "ITEM",
     "TIMESTAMP",
     "USER",
     "Dataset",
     "Split",
     "carve_validation",
+    "dataset_layout",
     "cold_item_split",
     "download_dataset",
     "leave_one_out",
@@ -45,4 +55,5 @@ __all__ = [
     "sample_negatives",
     "stratified_split",
     "temporal_split",
+    "verify_dataset",
 ]

@@ -35,7 +35,7 @@ from typing import IO, Any
 from tqdm.auto import tqdm
 
 from .._artifacts import sha256_file
-from .._validation import ChecksumError, DataFileError, ParetorecError, _show
+from .._validation import ChecksumError, DataFileError, ParetorecError, show
 
 __all__ = [
     "CACHE_ENV",
@@ -243,7 +243,7 @@ def get_source(name: str) -> DatasetSource:
             if source.folder == name:
                 return source
     raise ParetorecError(
-        f"name must be one of {', '.join(repr(key) for key in DATASETS)}; got {_show(name)}"
+        f"name must be one of {', '.join(repr(key) for key in DATASETS)}; got {show(name)}"
     )
 
 
@@ -291,10 +291,10 @@ def _candidates(root: Path, layouts: list[DatasetSource]) -> list[tuple[Path, Da
 
 def _check_path(value: Any, name: str) -> Path:
     if not isinstance(value, (str, os.PathLike)):
-        raise ParetorecError(f"{name} must be a path (str or os.PathLike), got {_show(value)}")
+        raise ParetorecError(f"{name} must be a path (str or os.PathLike), got {show(value)}")
     text = os.fspath(value)
     if isinstance(text, bytes) or not text.strip():
-        raise ParetorecError(f"{name} must be a non-empty path, got {_show(value)}")
+        raise ParetorecError(f"{name} must be a non-empty path, got {show(value)}")
     return Path(text).expanduser()
 
 
@@ -302,7 +302,7 @@ def _check_sha256(value: Any, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _SHA256_PATTERN.fullmatch(value.strip().lower()):
-        raise ParetorecError(f"{name} must be a 64-character hex sha256 digest, got {_show(value)}")
+        raise ParetorecError(f"{name} must be a 64-character hex sha256 digest, got {show(value)}")
     return value.strip().lower()
 
 
@@ -310,16 +310,16 @@ def _check_url(value: Any, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ParetorecError(f"{name} must be an http(s) URL string, got {_show(value)}")
+        raise ParetorecError(f"{name} must be an http(s) URL string, got {show(value)}")
     parsed = urllib.parse.urlparse(value)
     if parsed.scheme not in _ALLOWED_SCHEMES or not parsed.netloc:
-        raise ParetorecError(f"{name} must be an http:// or https:// URL, got {_show(value)}")
+        raise ParetorecError(f"{name} must be an http:// or https:// URL, got {show(value)}")
     return value
 
 
 def _check_timeout(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ParetorecError(f"timeout must be a positive number of seconds, got {_show(value)}")
+        raise ParetorecError(f"timeout must be a positive number of seconds, got {show(value)}")
     return float(value)
 
 

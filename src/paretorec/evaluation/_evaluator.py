@@ -96,7 +96,7 @@ def evaluate_ranking(
         )
 
     relevant_all = test.to_csr()
-    n_test = np.diff(relevant_all.indptr)
+    n_test = M.count_relevant(relevant_all)
     history = np.diff(model.seen.indptr)
     skipped = 0
     if users is None:
@@ -126,7 +126,7 @@ def evaluate_ranking(
         row += len(batch)
 
     relevant = relevant_all[eval_users]
-    n_relevant = np.diff(relevant.indptr)
+    n_relevant = M.count_relevant(relevant)
     if empty_target_action == "error" and (n_relevant == 0).any():
         raise ParetorecError(
             f"{int((n_relevant == 0).sum())} evaluated user(s) have no test items "
