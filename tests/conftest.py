@@ -72,7 +72,7 @@ def make_tiny(n_users: int = 30, n_items: int = 40, per_user: int = 8, seed: int
         block = np.arange(half) if user % 2 == 0 else np.arange(half, n_items)
         chosen = rng.choice(block, size=per_user, replace=False)
         for position, item in enumerate(chosen):
-            rows.append((f"u{user}", f"i{item}", float(rng.integers(1, 6)), float(position)))
+            rows.append((f"u{user:03d}", f"i{item}", float(rng.integers(1, 6)), float(position)))
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
     items = pd.DataFrame(
         {

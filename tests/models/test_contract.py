@@ -20,7 +20,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "popularity": {},
     "itemknn": {"neighbors": 10, "shrink": 1.0},
     "ease": {"regularization": 10.0},
-    "bpr": {"factors": 16, "epochs": 40, "learning_rate": 0.01, "batch_size": 64, "seed": 1},
+    "bpr": {"factors": 16, "epochs": 40, "learning_rate": 0.05, "batch_size": 64, "seed": 1},
 }
 PERSONALISED = {"itemknn", "ease", "bpr"}
 

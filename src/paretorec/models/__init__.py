@@ -11,12 +11,14 @@ from ._base import (
 )
 from ._bpr import BPRModel
 from ._ease import EASEModel
+from ._itemknn import ItemKNNModel
 from ._simple import PopularityModel, RandomModel
 
 __all__ = [
     "BPRModel",
     "CandidateModel",
     "EASEModel",
+    "ItemKNNModel",
     "PopularityModel",
     "RandomModel",
     "create_model",

@@ -49,8 +49,10 @@ class EASEModel(CandidateModel):
         self.weights = weights.to(torch.float32).numpy()
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        rows = torch.from_numpy(self.seen[users].toarray())
-        return (rows @ torch.from_numpy(self.weights)).numpy()
+        # Sparse rows times the dense weights: cost nnz x n_items rather than
+        # n_users x n_items^2; measured as fast as the 2-thread dense product on
+        # MovieLens-1M, without materialising dense user rows.
+        return np.asarray(self.seen[users] @ self.weights, dtype=np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights}
