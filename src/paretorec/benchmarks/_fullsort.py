@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..data import load_dataset, random_split
@@ -38,13 +39,11 @@ def run(
         started = time.perf_counter()
         model = create_model(name, **params).fit(split.train)
         fit_seconds = time.perf_counter() - started
-        evaluate_ranking(model, split.test, k=10)  # warm-up (allocations, caches)
-        timings = []
-        result = None
-        for _ in range(repeats):
-            result = evaluate_ranking(model, split.test, k=10)
-            timings.append(result.seconds)
-        assert result is not None
+        every_user = np.arange(dataset.n_users)  # users without test items are ranked too
+        evaluate_ranking(model, split.test, k=10, users=every_user)  # warm-up
+        runs = [evaluate_ranking(model, split.test, k=10, users=every_user) for _ in range(repeats)]
+        timings = [run.seconds for run in runs]
+        result = runs[-1]
         rows.append(
             {
                 "name": name,
@@ -53,7 +52,8 @@ def run(
                 "full_sort_seconds_runs": [round(t, 4) for t in timings],
                 "metrics": {
                     "full_sort_seconds": round(statistics.median(timings), 4),
-                    "users": len(result.users),
+                    "users_ranked": len(result.users),
+                    "users_with_test_items": int(np.isfinite(result.per_user["ndcg@10"]).sum()),
                     "items": model.n_items,
                     "ndcg@10": round(result["ndcg@10"], 6),
                     "recall@10": round(result["recall@10"], 6),
@@ -69,8 +69,9 @@ def run(
     protocol = {
         "dataset": "movielens-1m (all 1,000,209 user-item pairs, implicit)",
         "split": "global random 80/20, seed 0",
-        "timed": "score every item for every test user (batches of 1024), exclude training "
-        "items, top-10, accuracy and beyond-accuracy metrics; fit excluded",
+        "timed": "score every item for every one of the 6,040 users (batches of 1024), "
+        "exclude training items, top-10, accuracy and beyond-accuracy metrics (users without "
+        "test items skipped in the means); fit excluded",
         "repeats": repeats,
         "statistic": "median of repeats after one warm-up run",
         "threads": threads,
@@ -80,7 +81,7 @@ def run(
     print_rows(
         "Full-catalogue ranking, MovieLens-1M (median of repeats)",
         rows,
-        ("full_sort_seconds", "users", "items", "ndcg@10", "recall@10", "coverage@10"),
+        ("full_sort_seconds", "users_ranked", "items", "ndcg@10", "recall@10", "coverage@10"),
     )
     print("summary:", summary)
     path = write_result(output, output_dir)

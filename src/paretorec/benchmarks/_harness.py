@@ -102,7 +102,7 @@ def print_rows(
     for row in rows:
         metrics = row.get("metrics", {})
         table.add_row(row["name"], *(_fmt(metrics.get(c)) for c in columns))
-    (console or Console(file=sys.stdout)).print(table)
+    (console or Console(file=sys.stdout, width=max(120, Console().width))).print(table)
 
 
 def _fmt(value: Any) -> str:

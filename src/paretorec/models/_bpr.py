@@ -18,6 +18,7 @@ from .._validation import (
     check_positive_int,
 )
 from ..data import Dataset
+from ..data._sampling import draw_unseen
 from ._base import CandidateModel, register_model
 
 DEVICES = ("cpu", "cuda")
@@ -25,7 +26,6 @@ DEVICES = ("cpu", "cuda")
 #: leave the near-zero saddle quickly, small enough not to dominate the learned signal.
 _INIT_RANGE = 0.1
 #: Rejection rounds for negatives before the exact (rejection-free) draw takes over.
-_REJECTION_ROUNDS = 10
 
 
 @register_model("bpr")
@@ -155,7 +155,7 @@ class BPRModel(CandidateModel):
         for _ in bar:
             order = rng.permutation(n_pairs)
             epoch_users = users[order]
-            epoch_negatives = _sample_negatives(epoch_users, seen_keys, n_items, rng)
+            epoch_negatives = draw_unseen(epoch_users, seen_keys, n_items, rng)
             all_u = torch.from_numpy(epoch_users).to(device)
             all_i = torch.from_numpy(positives[order]).to(device)
             all_j = torch.from_numpy(epoch_negatives).to(device)
@@ -241,48 +241,3 @@ def _check_positive_float(value: Any, name: str) -> float:
 
 def _uniform_init(rows: int, columns: int, generator: torch.Generator) -> torch.Tensor:
     return (torch.rand(rows, columns, generator=generator) - 0.5) * _INIT_RANGE
-
-
-def _sample_negatives(
-    users: np.ndarray, seen_keys: np.ndarray, n_items: int, rng: np.random.Generator
-) -> np.ndarray:
-    """One item per entry of ``users``, uniform over the items that user has not seen.
-
-    ``seen_keys`` are the sorted ``user * n_items + item`` keys of the interactions, and
-    every user in ``users`` must have an unseen item. Draws uniformly over the catalogue
-    and redraws only the collisions; the draws still colliding after a few rounds (users
-    who have seen most of the catalogue) are resolved exactly by :func:`_nth_unseen`.
-    """
-    negatives = rng.integers(0, n_items, size=len(users), dtype=np.int64)
-    pending = np.arange(len(users))
-    for _ in range(_REJECTION_ROUNDS):
-        keys = users[pending] * n_items + negatives[pending]
-        at = np.minimum(np.searchsorted(seen_keys, keys), len(seen_keys) - 1)
-        pending = pending[seen_keys[at] == keys]
-        if len(pending) == 0:
-            return negatives
-        negatives[pending] = rng.integers(0, n_items, size=len(pending), dtype=np.int64)
-    negatives[pending] = _nth_unseen(users[pending], seen_keys, n_items, rng)
-    return negatives
-
-
-def _nth_unseen(
-    users: np.ndarray, seen_keys: np.ndarray, n_items: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Uniform unseen items drawn without rejection: the ``r``-th unseen item, ``r`` random.
-
-    Within a user's sorted seen items ``s_0 < s_1 < ...``, ``s_m - m`` counts the unseen
-    items below ``s_m``; the ``r``-th unseen item is ``r`` plus the number of seen items
-    whose count is at most ``r``, which one binary search finds for all users at once.
-    """
-    starts = np.searchsorted(seen_keys, users * n_items)
-    n_seen = np.searchsorted(seen_keys, (users + 1) * n_items) - starts
-    key_users = seen_keys // n_items
-    segment_starts = np.searchsorted(seen_keys, key_users * n_items)
-    unseen_below = seen_keys - key_users * n_items - (np.arange(len(seen_keys)) - segment_starts)
-    # Keys stay sorted: user-major, and unseen_below is non-decreasing within a user.
-    count_keys = key_users * n_items + unseen_below
-    ranks = (rng.random(len(users)) * (n_items - n_seen)).astype(np.int64)
-    ranks = np.minimum(ranks, n_items - n_seen - 1)
-    below = np.searchsorted(count_keys, users * n_items + ranks, side="right") - starts
-    return ranks + below
