@@ -30,3 +30,13 @@ def test_committed_results_have_the_shape() -> None:
         assert set(data) >= KEYS, path.name
         for row in data["rows"]:
             assert {"name", "metrics"} <= set(row), path.name
+
+
+def test_benchmarks_md_is_rendered_from_the_results() -> None:
+    from paretorec.benchmarks._render import render_markdown
+
+    root = Path(__file__).resolve().parents[2]
+    expected = render_markdown(root / "benchmarks" / "results")
+    assert (root / "BENCHMARKS.md").read_text() == expected, (
+        "BENCHMARKS.md is stale: run `python benchmarks/render.py`"
+    )

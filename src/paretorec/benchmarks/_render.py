@@ -1,0 +1,105 @@
+"""Render BENCHMARKS.md from benchmarks/results/*.json (so the page never drifts)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HEADER = """# Benchmarks
+
+Generated from `benchmarks/results/*.json` by `python benchmarks/render.py`; every figure
+below was measured by the command shown with it, on the commit shown. Machines are shared
+and noisy: speed figures are medians of repeats.
+"""
+
+SECTIONS: dict[str, dict[str, Any]] = {
+    "movielens100k": {
+        "title": "MovieLens-100k, Microsoft Recommenders protocol",
+        "tables": [
+            ("Accuracy (test)", ("ndcg@10", "precision@10", "recall@10", "map@10", "mrr@10")),
+            (
+                "Beyond accuracy and fairness (test)",
+                (
+                    "coverage@10",
+                    "novelty@10",
+                    "long_tail_share@10",
+                    "gini@10",
+                    "ild_genres@10",
+                    "ndcg@10_gap[gender]",
+                    "ndcg@10_gap[age_band]",
+                ),
+            ),
+        ],
+    },
+    "fullsort": {
+        "title": "Full-catalogue ranking speed, MovieLens-1M",
+        "tables": [
+            (
+                "Score + top-10 + metrics, every user x every item",
+                ("full_sort_seconds", "users_ranked", "items", "ndcg@10", "recall@10"),
+            )
+        ],
+    },
+}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row in rows:
+        cells = [_cell(row["metrics"].get(c)) for c in columns]
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _published(protocol: dict[str, Any]) -> list[str]:
+    published = protocol.get("published")
+    if not published:
+        return []
+    columns = sorted({key for figures in published.values() for key in figures})
+    lines = [
+        "",
+        "Published figures on the same protocol (Microsoft Recommenders README; not rerun here):",
+        "",
+    ]
+    lines += ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, figures in published.items():
+        lines.append(f"| {name} | " + " | ".join(_cell(figures.get(c, "")) for c in columns) + " |")
+    return lines
+
+
+def render_markdown(results_dir: str | Path) -> str:
+    directory = Path(results_dir)
+    out = [HEADER]
+    for name, section in SECTIONS.items():
+        path = directory / f"{name}.json"
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text())
+        out += [f"## {section['title']} (`{name}`)", ""]
+        out += [
+            f"- command: `{result['command']}`",
+            f"- commit: `{result['commit']}`, date: {result['date']}",
+        ]
+        for key, value in result["protocol"].items():
+            if key != "published":
+                out.append(f"- {key}: {value}")
+        for title, columns in section["tables"]:
+            out += ["", f"**{title}**", ""]
+            out += _table(result["rows"], columns)
+        out += _published(result["protocol"])
+        out += [
+            "",
+            "Summary: " + ", ".join(f"`{k}` = {_cell(v)}" for k, v in result["summary"].items()),
+            "",
+        ]
+    return "\n".join(out).rstrip() + "\n"
