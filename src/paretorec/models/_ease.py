@@ -19,10 +19,11 @@ class EASEModel(CandidateModel):
 
     Closed form: ``P = (X^T X + lambda I)^-1``, ``B = -P / diag(P)``, ``diag(B) = 0``.
     Scores are ``X_u B``. Memory is O(n_items^2): fine up to a few tens of thousands of
-    items. ``regularization`` (lambda) is the only hyper-parameter.
+    items. ``regularization`` (lambda) is the only hyper-parameter; the default, 600, is
+    the value chosen on validation (carved from training) by the movielens100k benchmark.
     """
 
-    def __init__(self, regularization: float = 400.0, max_items: int = 40_000) -> None:
+    def __init__(self, regularization: float = 600.0, max_items: int = 40_000) -> None:
         super().__init__()
         self.regularization = check_nonnegative_float(regularization, "regularization")
         self.max_items = max_items
