@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect and download data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+console = Console(width=max(140, Console().width))  # tables stay readable when piped
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,7 +74,7 @@ def data_info(
     from .data import load_dataset
 
     dataset = load_dataset(name, data_dir, download=download)
-    console.print(repr(dataset))
+    console.print(repr(dataset), markup=False)
     console.print(f"item columns: {list(dataset.items.columns)}")
     console.print(f"user columns: {list(dataset.users.columns)}")
 
@@ -144,6 +144,34 @@ def bench(
             f"benchmark must be one of {', '.join(sorted(BENCHMARKS))}; got {name!r}"
         )
     BENCHMARKS[name](output_dir, data_dir=data_dir, quick=quick)
+
+
+@app.command("pareto")
+@_friendly_errors
+def pareto(
+    config: Annotated[Path, typer.Argument(help="TOML experiment config (see examples/).")],
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Run folder (default: the config's output_dir).")
+    ] = None,
+    n_trials: Annotated[int | None, typer.Option(help="Override search.n_trials.")] = None,
+) -> None:
+    """Search policies for the Pareto front, check it on test, write the run folder."""
+    from .config import ParetoConfig
+    from .pareto import print_front, run_pareto
+    from .reporting import write_pareto_report
+
+    settings = ParetoConfig.from_toml(config)
+    if n_trials is not None:
+        from ._validation import check_positive_int
+
+        search = settings.search.model_copy(
+            update={"n_trials": check_positive_int(n_trials, "n_trials")}
+        )
+        settings = settings.model_copy(update={"search": search})
+    run = run_pareto(settings, output_dir=output_dir, console=console)
+    print_front(run, console=console)
+    report = write_pareto_report(run, run.output_dir or settings.output_dir)
+    console.print(f"report: {report.resolve()}")
 
 
 @app.command("demo")

@@ -22,9 +22,17 @@ DEMO_MODELS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("bpr", {"seed": 0}),
 )
 COLUMNS = (
-    "ndcg@10", "precision@10", "recall@10", "map@10", "coverage@10", "novelty@10",
-    "long_tail_share@10", "gini@10", "ild_genres@10", "ndcg@10_gap[gender]",
-)  # fmt: skip
+    "ndcg@10",
+    "precision@10",
+    "recall@10",
+    "map@10",
+    "coverage@10",
+    "novelty@10",
+    "long_tail_share@10",
+    "gini@10",
+    "ild_genres@10",
+    "ndcg@10_gap[gender]",
+)
 
 
 def run_demo(
@@ -35,12 +43,12 @@ def run_demo(
     quick: bool = False,
     console: Console | None = None,
 ) -> list[dict[str, Any]]:
-    console = console or Console()
+    console = console or Console(width=max(140, Console().width))
     console.rule("[bold]paretorec demo: MovieLens-100k")
     dataset = load_dataset("movielens-100k", data_dir, download=download)
-    console.print(repr(dataset))
+    console.print(repr(dataset), markup=False)
     split = stratified_split(dataset, ratio=0.75, seed=42)
-    console.print(f"split: {split}  (per-user stratified 75/25, seed 42)")
+    console.print(f"split: {split}  (per-user stratified 75/25, seed 42)", markup=False)
     genres, _ = dataset.item_multi_hot("genres")
     groups = {"gender": dataset.users["gender"].to_numpy()}
     rows: list[dict[str, Any]] = []
@@ -59,7 +67,9 @@ def run_demo(
         )
         rows.append({"name": name, "fit_seconds": fit_seconds, "metrics": result.metrics})
 
-    table = Table(title="Test metrics (full catalogue, training items excluded, K=10)")
+    table = Table(
+        title="Test metrics (full catalogue, training items excluded, K=10)", expand=False
+    )
     table.add_column("model", style="bold")
     for column in COLUMNS:
         table.add_column(column.replace("@10", ""), justify="right")
@@ -78,5 +88,27 @@ def run_demo(
             "(Microsoft Recommenders README).",
         ],
     )
-    console.print(f"report: {report.resolve()}")
+    console.print(f"baseline report: {report.resolve()}")
+
+    console.rule("[bold]Pareto front: fusion and re-ranking policies over EASE candidates")
+    from .config import ParetoConfig
+    from .pareto import print_front, run_pareto
+    from .reporting import write_pareto_report
+
+    settings = ParetoConfig.from_dict(
+        {
+            "name": "demo",
+            "data": {"data_dir": str(data_dir) if data_dir else None, "download": download},
+            "search": {
+                "n_trials": 40 if quick else 200,
+                "storage": None,
+                "compare": {"mmr_only": {"rerankers": ["mmr"], "boosts": []}},
+            },
+        }
+    )
+    pareto_dir = Path(output_dir) / "pareto"
+    run = run_pareto(settings, output_dir=pareto_dir, console=console)
+    print_front(run, console=console, limit=12)
+    pareto_report = write_pareto_report(run, pareto_dir)
+    console.print(f"report: {pareto_report.resolve()}")
     return rows

@@ -19,7 +19,6 @@ Each ranking metric has a high-level form taking ``(ranked, relevant, k)`` and a
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -30,10 +29,11 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import rankdata
 
+from .._arrays import long_tail_mask as long_tail_mask  # re-exported: a metric helper
+from .._arrays import unit_rows
 from .._validation import (
     ParetorecError,
     check_choice,
-    check_fraction,
     check_positive_int,
 )
 
@@ -512,29 +512,8 @@ def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
 # ---------------------------------------------------------------------------- beyond accuracy
 def _normalised_rows(item_vectors: Any) -> tuple[Any, FloatArray]:
-    """Rows scaled to unit L2 norm (all-zero rows stay zero) and each row's squared norm."""
-    if sp.issparse(item_vectors):
-        matrix = sp.csr_matrix(item_vectors, dtype=np.float64)
-        if matrix.ndim != 2:
-            raise ParetorecError(f"item_vectors must be 2-D, got shape {matrix.shape}")
-        if not np.isfinite(matrix.data).all():
-            raise ParetorecError("item_vectors must hold only finite values")
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        return sp.csr_matrix(sp.diags(inverse) @ matrix), (norms > 0).astype(np.float64)
-    dense = np.asarray(item_vectors)
-    if dense.ndim != 2:
-        raise ParetorecError(
-            f"item_vectors must be a 2-D array (n_items, d), got shape {dense.shape}"
-        )
-    if not np.issubdtype(dense.dtype, np.number) and dense.dtype != np.bool_:
-        raise ParetorecError(f"item_vectors must hold real numbers, got dtype {dense.dtype}")
-    dense = dense.astype(np.float64, copy=False)
-    if not np.isfinite(dense).all():
-        raise ParetorecError("item_vectors must hold only finite values")
-    norms = np.linalg.norm(dense, axis=1)
-    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return dense * inverse[:, None], (norms > 0).astype(np.float64)
+    """Rows scaled to unit L2 norm (all-zero rows stay zero) and a 0/1 mask of non-zero rows."""
+    return unit_rows(item_vectors, "item_vectors")
 
 
 def intra_list_diversity(ranked: ArrayLike, item_vectors: Any) -> FloatArray:
@@ -615,23 +594,6 @@ def average_popularity(ranked: ArrayLike, item_popularity: ArrayLike) -> FloatAr
     ranked_arr = _check_ranked(ranked, n_items=pop.size)
     filled = ranked_arr != EMPTY_SLOT
     return _per_slot_mean(pop[np.where(filled, ranked_arr, 0)], filled)
-
-
-def long_tail_mask(item_popularity: ArrayLike, head_fraction: float = 0.2) -> BoolArray:
-    """Bool mask of long-tail items: all but the ceil(head_fraction * n_items) most popular.
-
-    Popularity ties are broken by item code (the lower code joins the head first).
-    ``head_fraction`` lies in [0, 1]; the product is rounded to 9 decimals before the
-    ceiling so that e.g. 0.7 * 10 gives a head of 7, not 8.
-    """
-    pop = _check_popularity(item_popularity)
-    head_fraction = check_fraction(head_fraction, "head_fraction", low_open=False, high_open=False)
-    n_items = pop.size
-    n_head = math.ceil(round(head_fraction * n_items, 9))
-    most_popular_first = np.lexsort((np.arange(n_items), -pop))
-    mask = np.ones(n_items, dtype=np.bool_)
-    mask[most_popular_first[:n_head]] = False
-    return mask
 
 
 def long_tail_share(ranked: ArrayLike, tail_mask: ArrayLike) -> FloatArray:

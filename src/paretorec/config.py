@@ -1,0 +1,113 @@
+"""Experiment configs: pydantic models read from TOML files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._validation import DataFileError, ParetorecError, check_file
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    dataset: str = "movielens-100k"
+    data_dir: str | None = None
+    download: bool = False
+    split: Literal["stratified"] = "stratified"
+    ratio: float = Field(0.75, gt=0, lt=1)
+    seed: int = 42
+    validation_ratio: float = Field(0.8, gt=0, lt=1)
+    validation_seed: int = 1
+
+
+class CandidatesConfig(_Strict):
+    model: str = "ease"
+    params: dict[str, Any] = Field(default_factory=lambda: {"regularization": 600.0})
+    n_candidates: int = Field(100, gt=0)
+
+
+class ObjectivesConfig(_Strict):
+    names: tuple[str, ...] = ("ndcg", "ild", "coverage", "novelty")
+    k: int = Field(10, gt=0)
+    item_vectors: Literal["genres"] = "genres"
+    user_groups: tuple[str, ...] = ()
+
+
+class SpaceConfig(_Strict):
+    rerankers: tuple[Literal["none", "mmr", "dpp", "fair"], ...] = ("none", "mmr", "dpp", "fair")
+    boosts: tuple[Literal["novelty", "long_tail", "popularity", "exposure"], ...] = (
+        "novelty",
+        "long_tail",
+        "popularity",
+        "exposure",
+    )
+    max_boost: float = Field(2.0, gt=0)
+
+
+class ConstraintConfig(_Strict):
+    objective: str
+    min: float | None = None
+    max: float | None = None
+    relative: bool = False
+
+
+class SearchConfig(_Strict):
+    n_trials: int = Field(300, gt=0)
+    sampler: Literal["nsga2", "random", "tpe"] = "nsga2"
+    seed: int = 0
+    population_size: int = Field(40, gt=1)
+    storage: str | None = "study.db"
+    space: SpaceConfig = SpaceConfig()
+    compare: dict[str, SpaceConfig] = Field(default_factory=dict)
+    constraints: tuple[ConstraintConfig, ...] = ()
+
+
+class ParetoConfig(_Strict):
+    """Everything `paretorec pareto CONFIG` needs; every field has a sensible default."""
+
+    name: str = "pareto"
+    output_dir: str = "runs/pareto"
+    data: DataConfig = DataConfig()
+    candidates: CandidatesConfig = CandidatesConfig()
+    objectives: ObjectivesConfig = ObjectivesConfig()
+    search: SearchConfig = SearchConfig()
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ParetoConfig:
+        file = check_file(path, "config")
+        try:
+            raw = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise DataFileError(f"config: {file} is not valid TOML: {exc}") from exc
+        return cls.from_dict(raw, source=str(file))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> ParetoConfig:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ParetorecError(f"{source}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        got = error.get("input")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown field {where!r}")
+        else:
+            problems.append(f"field {where!r}: {message}, got {got!r}")
+    return "; ".join(problems)

@@ -1,0 +1,216 @@
+"""The Pareto pipeline: data -> candidates -> policy search on validation -> test check."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from ..config import ParetoConfig, SpaceConfig
+from ..data import Dataset, carve_validation, load_dataset, stratified_split
+from ..models import create_model
+from ..ranking import CandidateSet, ItemContext, Policy
+from ._front import Normalization, ParetoFront
+from ._objectives import PolicyEvaluator
+from ._search import Constraint, HoldoutCheck, SearchResult, SearchSpace, holdout_check, run_search
+
+
+@dataclass
+class ParetoRun:
+    """Everything a Pareto run measured."""
+
+    config: ParetoConfig
+    objectives: tuple[str, ...]
+    directions: list[str]
+    searches: dict[str, SearchResult]
+    holdout: dict[str, HoldoutCheck]
+    summary: dict[str, Any] = field(default_factory=dict)
+    output_dir: Path | None = None
+
+    def front_policies(self, space: str = "full") -> list[Policy]:
+        return self.searches[space].front_policies()
+
+    def test_front(self, space: str = "full") -> ParetoFront:
+        check = self.holdout[space]
+        return ParetoFront(
+            values=check.test,
+            directions=self.directions,
+            names=list(self.objectives),
+            payloads=[p.to_dict() for p in self.front_policies(space)],
+        )
+
+
+def _space(config: SpaceConfig, k: int) -> SearchSpace:
+    return SearchSpace(
+        rerankers=tuple(config.rerankers),
+        boosts=tuple(config.boosts),
+        max_boost=config.max_boost,
+        k=k,
+    )
+
+
+def _evaluator(
+    dataset: Dataset,
+    train: Dataset,
+    target: Dataset,
+    config: ParetoConfig,
+    vectors: Any,
+) -> PolicyEvaluator:
+    model = create_model(config.candidates.model, **config.candidates.params).fit(train)
+    relevant_all = target.to_csr()
+    users = np.flatnonzero((np.diff(relevant_all.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
+    candidates = CandidateSet.from_model(model, users, config.candidates.n_candidates)
+    context = ItemContext.from_training(model.seen, vectors)
+    groups = {name: dataset.users[name].to_numpy()[users] for name in config.objectives.user_groups}
+    return PolicyEvaluator(
+        candidates=candidates,
+        relevant=relevant_all[users],
+        context=context,
+        objectives=tuple(config.objectives.names),
+        k=config.objectives.k,
+        user_groups=groups or None,
+    )
+
+
+def run_pareto(
+    config: ParetoConfig,
+    *,
+    output_dir: str | Path | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+) -> ParetoRun:
+    """Search policies on validation (carved from training), then re-check on test."""
+    console = console or Console()
+    out = Path(output_dir or config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data_config = config.data
+    dataset = load_dataset(data_config.dataset, data_config.data_dir, download=data_config.download)
+    split = stratified_split(dataset, ratio=data_config.ratio, seed=data_config.seed)
+    inner = carve_validation(
+        split, ratio=data_config.validation_ratio, seed=data_config.validation_seed
+    )
+    assert inner.valid is not None
+    vectors, _ = dataset.item_multi_hot("genres")
+    console.print(
+        f"{dataset.name}: train {inner.train.n_interactions:,} / validation "
+        f"{inner.valid.n_interactions:,} / test {split.test.n_interactions:,}; candidates: "
+        f"{config.candidates.model} top-{config.candidates.n_candidates}"
+    )
+    validation = _evaluator(dataset, inner.train, inner.valid, config, vectors)
+    test = _evaluator(dataset, split.train, split.test, config, vectors)
+
+    spaces = {"full": config.search.space, **config.search.compare}
+    constraints = [Constraint(**c.model_dump()) for c in config.search.constraints]
+    storage = None
+    if config.search.storage:
+        storage = Path(config.search.storage)
+        storage = storage if storage.is_absolute() or "://" in str(storage) else out / storage
+    searches: dict[str, SearchResult] = {}
+    holdout: dict[str, HoldoutCheck] = {}
+    for name, space_config in spaces.items():
+        started = time.perf_counter()
+        result = run_search(
+            validation,
+            _space(space_config, config.objectives.k),
+            n_trials=config.search.n_trials,
+            sampler=config.search.sampler,
+            storage=storage,
+            study_name=f"{config.name}-{name}",
+            seed=config.search.seed,
+            population_size=config.search.population_size,
+            constraints=constraints,
+            progress=progress,
+        )
+        searches[name] = result
+        front = result.front
+        holdout[name] = holdout_check(result.front_policies(), front.values, test)
+        console.print(
+            f"  space {name!r}: {len(result.policies)} policies evaluated, "
+            f"{len(front.values)} on the front ({time.perf_counter() - started:.1f}s)"
+        )
+    run = ParetoRun(
+        config=config,
+        objectives=tuple(validation.objectives),
+        directions=validation.directions,
+        searches=searches,
+        holdout=holdout,
+        output_dir=out,
+    )
+    run.summary = summarize(run)
+    return run
+
+
+def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
+    """Headline figures of a run, all measured on test."""
+    objectives = list(run.objectives)
+    full = run.holdout["full"]
+    summary: dict[str, Any] = {
+        "front_size": len(full.test),
+        "val_test_spearman": full.spearman_ndcg,
+        "search_seconds": run.searches["full"].seconds,
+        "evaluations": len(run.searches["full"].policies),
+    }
+    evals = max(len(run.searches["full"].policies) - 1, 1)
+    summary["search_seconds_1000_evals"] = run.searches["full"].seconds * 1000 / evals
+    # one normalisation over every compared front, so hypervolumes are comparable
+    everything = np.vstack([check.test for check in run.holdout.values()])
+    normalization = Normalization.from_values(everything, run.directions)
+    volumes = {
+        name: ParetoFront(values=check.test, directions=run.directions, names=objectives)
+        .front()
+        .hypervolume(normalization=normalization)
+        for name, check in run.holdout.items()
+    }
+    summary["hypervolume_test"] = volumes
+    others = [v for name, v in volumes.items() if name != "full"]
+    if others and max(others) > 0:
+        summary["hv_ratio_vs_best_single_reranker"] = volumes["full"] / max(others)
+    if "ndcg" in objectives:
+        ndcg = objectives.index("ndcg")
+        anchor = int(np.argmax(full.validation[:, ndcg]))  # accuracy-max policy (validation)
+        anchor_test = full.test[anchor]
+        eligible = full.test[:, ndcg] >= anchor_share * anchor_test[ndcg]
+        summary["anchor_policy"] = run.front_policies()[anchor].to_dict()
+        summary["anchor_test"] = dict(zip(objectives, anchor_test.tolist(), strict=True))
+        for objective, key, kind in (
+            ("ild", "ild_gain_at_95pct_ndcg", "gain"),
+            ("coverage", "coverage_ratio_at_95pct_ndcg", "ratio"),
+            ("novelty", "novelty_gain_at_95pct_ndcg", "gain"),
+        ):
+            if objective in objectives:
+                column = objectives.index(objective)
+                best = float(full.test[eligible, column].max())
+                ratio = best / anchor_test[column]
+                summary[key] = ratio - 1.0 if kind == "gain" else ratio
+    return summary
+
+
+def print_front(run: ParetoRun, console: Console | None = None, limit: int = 25) -> None:
+    """Print the front (test values, best nDCG first) and the summary."""
+    from rich.table import Table
+
+    console = console or Console()
+    check = run.holdout["full"]
+    policies = run.front_policies()
+    order = np.argsort(-check.test[:, 0], kind="stable")[:limit]
+    table = Table(
+        title=f"Pareto front on test ({len(policies)} policies found on validation; "
+        f"showing {len(order)})"
+    )
+    table.add_column("policy", overflow="fold")
+    for name, direction in zip(run.objectives, run.directions, strict=True):
+        table.add_column(f"{name} {'↑' if direction == 'maximize' else '↓'}", justify="right")
+    for i in order:
+        table.add_row(policies[i].describe(), *(f"{v:.4f}" for v in check.test[i]))
+    console.print(table)
+    shown = {k: v for k, v in run.summary.items() if not isinstance(v, dict)}
+    console.print(
+        "summary: "
+        + ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+        )
+    )

@@ -1,0 +1,350 @@
+"""Policy search: an Optuna multi-objective study over a policy space, and its held-out check."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._validation import ParetorecError, check_choice, check_positive_int
+from ..ranking import Policy
+from ._front import ParetoFront
+from ._objectives import PolicyEvaluator, objective_direction
+
+SAMPLERS = ("nsga2", "random", "tpe")
+RERANKERS = ("none", "mmr", "dpp", "fair")
+BOOSTS = ("novelty", "long_tail", "popularity", "exposure")
+_BOOST_PARAMS = {
+    "novelty": "novelty_boost",
+    "long_tail": "long_tail_boost",
+    "popularity": "popularity_penalty",
+    "exposure": "exposure_penalty",
+}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Which policies the search may propose.
+
+    ``rerankers``: re-rankers to choose from (with their parameter ranges);
+    ``boosts``: which of the novelty boost, long-tail boost, popularity penalty and
+    cross-user exposure penalty may be non-zero (each searched in ``[0, max_boost]``; the
+    exposure penalty is not combined with DPP); ``sources``: extra score sources
+    (ranker task predictions) whose fusion weights are searched in ``[0, 1]`` next to the
+    candidate score's fixed weight of 1.
+    """
+
+    rerankers: tuple[str, ...] = RERANKERS
+    boosts: tuple[str, ...] = BOOSTS
+    sources: tuple[str, ...] = ()
+    max_boost: float = 2.0
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.rerankers:
+            raise ParetorecError("rerankers must list at least one re-ranker, got ()")
+        for name in self.rerankers:
+            check_choice(name, "rerankers", RERANKERS)
+        for name in self.boosts:
+            check_choice(name, "boosts", BOOSTS)
+        if not self.max_boost > 0:
+            raise ParetorecError(f"max_boost must be positive, got {self.max_boost}")
+
+    def initial_design(self) -> list[dict[str, Any]]:
+        """Optuna parameter sets that seed the first generation.
+
+        A small design over each allowed re-ranker's parameter (and each boost alone), so
+        the search starts from every region of the space instead of relying on mutation
+        to rediscover a categorical choice once the population has converged. Seeds count
+        towards the trial budget and are derived from the space alone, so compared spaces
+        are treated alike.
+        """
+        design: list[dict[str, Any]] = []
+        for reranker in self.rerankers:
+            base: dict[str, Any] = {"reranker": reranker} if len(self.rerankers) > 1 else {}
+            if reranker == "mmr":
+                for similarity in ("max", "mean"):
+                    for lam in (0.3, 0.5, 0.7, 0.9):
+                        design.append({**base, "mmr_lambda": lam, "mmr_similarity": similarity})
+            elif reranker == "dpp":
+                design += [{**base, "dpp_theta": theta} for theta in (0.5, 0.7, 0.85, 0.95)]
+            elif reranker == "fair":
+                design += [{**base, "fair_min_share": share} for share in (0.1, 0.3, 0.5)]
+            else:
+                design.append(dict(base))
+        if "none" in self.rerankers:
+            base = {"reranker": "none"} if len(self.rerankers) > 1 else {}
+            for boost in self.boosts:
+                for level in (0.25, 0.5, 1.0):
+                    design.append({**base, _BOOST_PARAMS[boost]: level * self.max_boost})
+        # combinations: diversity from MMR, exposure spread from the penalties
+        penalties = [b for b in ("popularity", "exposure") if b in self.boosts]
+        if "mmr" in self.rerankers and penalties:
+            base = {"reranker": "mmr"} if len(self.rerankers) > 1 else {}
+            for lam in (0.5, 0.7):
+                for level in (0.25, 0.5):
+                    design.append(
+                        {
+                            **base,
+                            "mmr_lambda": lam,
+                            "mmr_similarity": "mean",
+                            **{_BOOST_PARAMS[b]: level * self.max_boost for b in penalties},
+                        }
+                    )
+        out = []
+        for params in design:
+            filled = {
+                _BOOST_PARAMS[b]: params.get(_BOOST_PARAMS[b], 0.0)
+                for b in self.boosts
+                if not (b == "exposure" and params.get("reranker") == "dpp")
+                and not (b == "exposure" and self.rerankers == ("dpp",))
+            }
+            out.append({**params, **filled})
+        return out
+
+    def suggest(self, trial: Any) -> Policy:
+        """Sample a policy from an Optuna trial."""
+        params: dict[str, Any] = {"k": self.k}
+        reranker = (
+            trial.suggest_categorical("reranker", list(self.rerankers))
+            if len(self.rerankers) > 1
+            else self.rerankers[0]
+        )
+        params["reranker"] = reranker
+        if reranker == "mmr":
+            params["mmr_lambda"] = trial.suggest_float("mmr_lambda", 0.0, 1.0)
+            params["mmr_similarity"] = trial.suggest_categorical("mmr_similarity", ["max", "mean"])
+        elif reranker == "dpp":
+            params["dpp_theta"] = trial.suggest_float("dpp_theta", 0.0, 0.99)
+        elif reranker == "fair":
+            params["fair_min_share"] = trial.suggest_float("fair_min_share", 0.0, 1.0)
+        names = _BOOST_PARAMS
+        for boost in self.boosts:
+            if boost == "exposure" and reranker == "dpp":
+                continue
+            params[names[boost]] = trial.suggest_float(names[boost], 0.0, self.max_boost)
+        if self.sources:
+            weights = {"candidate": 1.0}
+            for source in self.sources:
+                weights[source] = trial.suggest_float(f"weight_{source}", 0.0, 1.0)
+            params["weights"] = weights
+        return Policy(**params)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A bound on one objective: ``min`` for maximised ones, ``max`` for minimised ones.
+
+    With ``relative=True`` the bound multiplies the baseline policy's value (the default
+    policy, evaluated first), e.g. ``Constraint("ndcg", min=0.95, relative=True)``.
+    """
+
+    objective: str
+    min: float | None = None
+    max: float | None = None
+    relative: bool = False
+
+    def __post_init__(self) -> None:
+        objective_direction(self.objective)
+        if (self.min is None) == (self.max is None):
+            raise ParetorecError(
+                f"constraint on {self.objective!r} needs exactly one of min or max, "
+                f"got min={self.min}, max={self.max}"
+            )
+
+    def violation(self, values: dict[str, float], baseline: dict[str, float]) -> float:
+        """<= 0 when satisfied (Optuna's convention)."""
+        scale = baseline[self.objective] if self.relative else 1.0
+        value = values[self.objective]
+        if self.min is not None:
+            return self.min * scale - value
+        assert self.max is not None
+        return value - self.max * scale
+
+
+@dataclass
+class SearchResult:
+    """Every evaluated policy with its objective values, and the feasible front."""
+
+    objectives: tuple[str, ...]
+    directions: list[str]
+    policies: list[Policy]
+    values: np.ndarray
+    feasible: np.ndarray
+    seconds: float
+    baseline: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def front(self) -> ParetoFront:
+        rows = np.flatnonzero(self.feasible)
+        full = ParetoFront(
+            values=self.values[rows],
+            directions=self.directions,
+            names=list(self.objectives),
+            payloads=[self.policies[i].to_dict() for i in rows],
+        )
+        return full.front()
+
+    def front_policies(self) -> list[Policy]:
+        return [Policy.from_dict(p) for p in self.front.payloads or []]
+
+
+def _make_sampler(name: str, seed: int, population_size: int) -> Any:
+    """Constraints reach the samplers through ``Trial.set_constraint`` (Optuna >= 5)."""
+    import optuna
+
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def run_search(
+    evaluator: PolicyEvaluator,
+    space: SearchSpace,
+    *,
+    n_trials: int = 500,
+    sampler: str = "nsga2",
+    storage: str | Path | None = None,
+    study_name: str = "paretorec",
+    seed: int = 0,
+    population_size: int = 50,
+    constraints: Sequence[Constraint] = (),
+    progress: bool = True,
+) -> SearchResult:
+    """Search ``space`` for Pareto-optimal policies under ``evaluator``'s objectives.
+
+    ``storage`` is an Optuna RDB URL (``sqlite:///study.db``, ``postgresql://...`` for
+    parallel workers) or a path to a SQLite file; ``None`` keeps the study in memory. A
+    study found in the storage is resumed: only the missing trials are run. The default
+    policy (the candidate model's own ranking) is always the first trial, so the
+    accuracy anchor is on record.
+    """
+    import optuna
+
+    n_trials = check_positive_int(n_trials, "n_trials")
+    check_choice(sampler, "sampler", SAMPLERS)
+    if space.k != evaluator.k:
+        raise ParetorecError(f"space k ({space.k}) must equal the evaluator's k ({evaluator.k})")
+    url = _storage_url(storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=url,
+        directions=list(evaluator.directions),  # type: ignore[arg-type]
+        sampler=_make_sampler(sampler, seed, population_size),
+        load_if_exists=True,
+    )
+    baseline_policy = Policy(k=evaluator.k)
+    baseline = evaluator.evaluate(baseline_policy)
+
+    def violations(values: dict[str, float]) -> list[float]:
+        return [c.violation(values, baseline) for c in constraints]
+
+    def objective(trial: Any) -> list[float]:
+        policy = space.suggest(trial)
+        values = evaluator.evaluate(policy)
+        trial.set_user_attr("policy", policy.to_dict())
+        if constraints:
+            found = violations(values)
+            trial.set_user_attr("constraint", found)
+            for i, (constraint, violation) in enumerate(zip(constraints, found, strict=True)):
+                trial.set_constraint(f"{i}:{constraint.objective}", violation)
+        return [values[name] for name in evaluator.objectives]
+
+    done = len([t for t in study.trials if t.state.is_finished()])
+    remaining = max(n_trials - done, 0)
+    if done == 0:
+        # Trial 0 records the baseline (no parameters: it may lie outside the space), then
+        # the seeding design is queued, as far as the budget allows.
+        system_attrs = {}
+        if constraints:
+            found = violations(baseline)
+            system_attrs = {
+                f"constraints:{i}:{c.objective}": v
+                for i, (c, v) in enumerate(zip(constraints, found, strict=True))
+            }
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={},
+                distributions={},
+                values=[baseline[name] for name in evaluator.objectives],
+                user_attrs={
+                    "policy": baseline_policy.to_dict(),
+                    **({"constraint": violations(baseline)} if constraints else {}),
+                },
+                system_attrs=system_attrs,
+            )
+        )
+        done = 1
+        remaining = max(n_trials - 1, 0)
+        for params in space.initial_design()[:remaining]:
+            study.enqueue_trial(params, skip_if_exists=True)
+    started = time.perf_counter()
+    if remaining:
+        bar = tqdm(total=remaining, desc=f"search ({sampler})", disable=not progress, leave=False)
+        study.optimize(objective, n_trials=remaining, callbacks=[lambda _s, _t: bar.update(1)])
+        bar.close()
+    seconds = time.perf_counter() - started
+
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    policies = [Policy.from_dict(t.user_attrs["policy"]) for t in finished]
+    values = np.array([t.values for t in finished], dtype=np.float64)
+    feasible = np.array(
+        [all(v <= 0 for v in t.user_attrs.get("constraint", [0.0])) for t in finished]
+    )
+    return SearchResult(
+        objectives=tuple(evaluator.objectives),
+        directions=evaluator.directions,
+        policies=policies,
+        values=values.reshape(len(finished), len(evaluator.objectives)),
+        feasible=feasible,
+        seconds=seconds,
+        baseline=baseline,
+    )
+
+
+def _storage_url(storage: str | Path | None) -> str | None:
+    if storage is None:
+        return None
+    text = str(storage)
+    if "://" in text:
+        return text
+    path = Path(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.resolve()}"
+
+
+@dataclass
+class HoldoutCheck:
+    """The validation front re-evaluated on test."""
+
+    objectives: tuple[str, ...]
+    validation: np.ndarray
+    test: np.ndarray
+    spearman_ndcg: float
+
+
+def holdout_check(
+    policies: Sequence[Policy], validation: np.ndarray, test_evaluator: PolicyEvaluator
+) -> HoldoutCheck:
+    """Evaluate each front policy on test; Spearman of validation vs test nDCG across them."""
+    from scipy.stats import spearmanr
+
+    objectives = tuple(test_evaluator.objectives)
+    test = np.array(
+        [[test_evaluator.evaluate(p)[name] for name in objectives] for p in policies]
+    ).reshape(len(policies), len(objectives))
+    rho = math.nan
+    if "ndcg" in objectives and len(policies) >= 3:
+        column = objectives.index("ndcg")
+        if np.ptp(validation[:, column]) > 0 and np.ptp(test[:, column]) > 0:
+            rho = float(spearmanr(validation[:, column], test[:, column]).statistic)
+    return HoldoutCheck(objectives=objectives, validation=validation, test=test, spearman_ndcg=rho)

@@ -1,0 +1,18 @@
+"""Ranking: candidate lists, policies (fusion + boosts + re-ranking) and re-rankers."""
+
+from ._candidates import CandidateSet, ItemContext
+from ._fusion import fused_scores
+from ._policy import Policy
+from ._rerankers import ItemSimilarity, apply_policy, dpp, fair_exposure, mmr
+
+__all__ = [
+    "CandidateSet",
+    "ItemContext",
+    "ItemSimilarity",
+    "Policy",
+    "apply_policy",
+    "dpp",
+    "fair_exposure",
+    "fused_scores",
+    "mmr",
+]
