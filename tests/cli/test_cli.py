@@ -30,7 +30,10 @@ def test_data_list() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["bench", "nope"], r"benchmark must be one of fullsort, ml100k_pareto, movielens100k; got 'nope'"),
+        (
+            ["bench", "nope"],
+            r"benchmark must be one of fullsort, ml100k_pareto, movielens100k; got 'nope'",
+        ),
         (["data", "info", "ml-20m"], r"dataset must be one of .*; got 'ml-20m'"),
         (["evaluate", "--k", "0"], r"k must be a positive int, got 0"),
         (["evaluate", "--model", "svd"], r"model must be one of .*; got 'svd'"),

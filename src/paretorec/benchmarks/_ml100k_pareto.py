@@ -88,7 +88,7 @@ def run(
         "objectives": "nDCG@10, ILD@10 (genre cosine), coverage@10, novelty@10 (all maximised)",
         "search": f"Optuna NSGA-II, {trials} evaluations per space, seed 0, in-memory storage",
         "spaces": {
-            "full": "re-ranker in {none, MMR, DPP, fair} + novelty/long-tail boosts + "
+            "full": "re-ranker in {none, MMR (max or mean), DPP, fair} + novelty and long-tail "
             "popularity penalty",
             **{k: str(v) for k, v in COMPARED.items()},
         },

@@ -33,6 +33,23 @@ SECTIONS: dict[str, dict[str, Any]] = {
             ),
         ],
     },
+    "ml100k_pareto": {
+        "title": "Pareto fronts of re-ranking policies, MovieLens-100k",
+        "tables": [
+            (
+                "Fronts on test, same search budget per space",
+                (
+                    "hypervolume_test",
+                    "front_size",
+                    "best_ndcg_test",
+                    "best_ild_test",
+                    "best_coverage_test",
+                    "best_novelty_test",
+                    "search_seconds",
+                ),
+            )
+        ],
+    },
     "fullsort": {
         "title": "Full-catalogue ranking speed, MovieLens-1M",
         "tables": [
