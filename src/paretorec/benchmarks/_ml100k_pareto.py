@@ -89,7 +89,7 @@ def run(
         "search": f"Optuna NSGA-II, {trials} evaluations per space, seed 0, in-memory storage",
         "spaces": {
             "full": "re-ranker in {none, MMR (max or mean), DPP, fair} + novelty and long-tail "
-            "popularity penalty",
+            "boosts, popularity and exposure penalties",
             **{k: str(v) for k, v in COMPARED.items()},
         },
         "hypervolume": "on test, objectives normalised to [0,1] by the ideal and nadir of the "
