@@ -181,3 +181,11 @@ boosts = []
     assert {"validation", "test", "policy"} <= set(front["front"][0])
     assert len(list(run.glob("front_*_vs_*.png"))) == 6
     assert (run / "study.db").is_file() and (run / "report.html").stat().st_size > 10_000
+
+
+def test_front_lists_each_policy_once() -> None:
+    evaluator = tiny_evaluator()
+    result = run_search(evaluator, SearchSpace(k=5), n_trials=30, progress=False)
+    payloads = [str(sorted(p.items())) for p in result.front.payloads or []]
+    assert len(payloads) == len(set(payloads))
+    assert len(result.policies) == 30  # duplicates are still on record as trials

@@ -166,6 +166,17 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
         for name, check in run.holdout.items()
     }
     summary["hypervolume_test"] = volumes
+    # Operator picks, made on validation and reported with their test values.
+    validation_front = ParetoFront(
+        values=full.validation, directions=run.directions, names=objectives
+    )
+    policies = run.front_policies()
+    for key, index in (
+        ("knee", validation_front.knee()),
+        ("equal_preference", validation_front.pick([1.0] * len(objectives))),
+    ):
+        summary[f"{key}_policy"] = policies[index].describe()
+        summary[f"{key}_test"] = dict(zip(objectives, full.test[index].tolist(), strict=True))
     others = [v for name, v in volumes.items() if name != "full"]
     if others and max(others) > 0:
         summary["hv_ratio_vs_best_single_reranker"] = volumes["full"] / max(others)
@@ -207,7 +218,14 @@ def print_front(run: ParetoRun, console: Console | None = None, limit: int = 25)
     for i in order:
         table.add_row(policies[i].describe(), *(f"{v:.4f}" for v in check.test[i]))
     console.print(table)
-    shown = {k: v for k, v in run.summary.items() if not isinstance(v, dict)}
+    for key in ("knee", "equal_preference"):
+        if f"{key}_policy" in run.summary:
+            values = ", ".join(f"{k}={v:.4f}" for k, v in run.summary[f"{key}_test"].items())
+            console.print(
+                f"{key} pick (on validation): {run.summary[f'{key}_policy']} -> test {values}"
+            )
+    picks = ("knee_policy", "equal_preference_policy")
+    shown = {k: v for k, v in run.summary.items() if not isinstance(v, dict) and k not in picks}
     console.print(
         "summary: "
         + ", ".join(

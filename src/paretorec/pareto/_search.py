@@ -76,8 +76,7 @@ class SearchSpace:
                 design += [{**base, "dpp_theta": theta} for theta in (0.5, 0.7, 0.85, 0.95)]
             elif reranker == "fair":
                 design += [{**base, "fair_min_share": share} for share in (0.1, 0.3, 0.5)]
-            else:
-                design.append(dict(base))
+            # "none" without boosts is the baseline, already trial 0
         if "none" in self.rerankers:
             base = {"reranker": "none"} if len(self.rerankers) > 1 else {}
             for boost in self.boosts:
@@ -182,7 +181,14 @@ class SearchResult:
 
     @property
     def front(self) -> ParetoFront:
-        rows = np.flatnonzero(self.feasible)
+        """Non-dominated feasible policies, each distinct policy once (first trial kept)."""
+        seen: set[Policy] = set()
+        rows_list = []
+        for row in np.flatnonzero(self.feasible):
+            if self.policies[row] not in seen:
+                seen.add(self.policies[row])
+                rows_list.append(row)
+        rows = np.asarray(rows_list, dtype=np.int64)
         full = ParetoFront(
             values=self.values[rows],
             directions=self.directions,
