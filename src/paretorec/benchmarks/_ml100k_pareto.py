@@ -12,6 +12,15 @@ from ..pareto import run_pareto
 from ..reporting import write_pareto_report
 from ._harness import make_result, print_rows, write_result
 
+FRONT_COLUMNS = (
+    "hypervolume_test",
+    "front_size",
+    "best_ndcg_test",
+    "best_ild_test",
+    "best_coverage_test",
+    "best_novelty_test",
+    "search_seconds",
+)
 COMPARED = {
     "mmr_only": {"rerankers": ["mmr"], "boosts": []},
     "dpp_only": {"rerankers": ["dpp"], "boosts": []},
@@ -98,19 +107,7 @@ def run(
         "report": str(report),
     }
     output = make_result("ml100k_pareto", protocol=protocol, rows=rows, summary=summary)
-    print_rows(
-        "MovieLens-100k Pareto fronts on test (same search budget)",
-        rows,
-        (
-            "hypervolume_test",
-            "front_size",
-            "best_ndcg_test",
-            "best_ild_test",
-            "best_coverage_test",
-            "best_novelty_test",
-            "search_seconds",
-        ),
-    )
+    print_rows("MovieLens-100k Pareto fronts on test (same search budget)", rows, FRONT_COLUMNS)
     print("summary:", summary)
     path = write_result(output, output_dir)
     print(f"wrote {path}; report: {report}")
