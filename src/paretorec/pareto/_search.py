@@ -251,18 +251,21 @@ def run_search(
     baseline_policy = Policy(k=evaluator.k)
     baseline = evaluator.evaluate(baseline_policy)
 
-    def violations(values: dict[str, float]) -> list[float]:
-        return [c.violation(values, baseline) for c in constraints]
+    def violations(values: dict[str, float]) -> dict[str, float]:
+        """Constraint name -> violation (<= 0 when met), in the order given."""
+        return {
+            f"{i}:{c.objective}": c.violation(values, baseline) for i, c in enumerate(constraints)
+        }
 
     def objective(trial: Any) -> list[float]:
         policy = space.suggest(trial)
         values = evaluator.evaluate(policy)
         trial.set_user_attr("policy", policy.to_dict())
-        if constraints:
-            found = violations(values)
-            trial.set_user_attr("constraint", found)
-            for i, (constraint, violation) in enumerate(zip(constraints, found, strict=True)):
-                trial.set_constraint(f"{i}:{constraint.objective}", violation)
+        found = violations(values)
+        if found:
+            trial.set_user_attr("constraint", list(found.values()))
+            for name, violation in found.items():
+                trial.set_constraint(name, violation)
         return [values[name] for name in evaluator.objectives]
 
     done = len([t for t in study.trials if t.state.is_finished()])
@@ -270,23 +273,17 @@ def run_search(
     if done == 0:
         # Trial 0 records the baseline (no parameters: it may lie outside the space), then
         # the seeding design is queued, as far as the budget allows.
-        system_attrs = {}
-        if constraints:
-            found = violations(baseline)
-            system_attrs = {
-                f"constraints:{i}:{c.objective}": v
-                for i, (c, v) in enumerate(zip(constraints, found, strict=True))
-            }
+        found = violations(baseline)
+        user_attrs: dict[str, Any] = {"policy": baseline_policy.to_dict()}
+        if found:
+            user_attrs["constraint"] = list(found.values())
         study.add_trial(
             optuna.trial.create_trial(
                 params={},
                 distributions={},
                 values=[baseline[name] for name in evaluator.objectives],
-                user_attrs={
-                    "policy": baseline_policy.to_dict(),
-                    **({"constraint": violations(baseline)} if constraints else {}),
-                },
-                system_attrs=system_attrs,
+                user_attrs=user_attrs,
+                constraints=found or None,
             )
         )
         done = 1
