@@ -39,8 +39,14 @@ def test_data_list() -> None:
         (["evaluate", "--model", "svd"], r"model must be one of .*; got 'svd'"),
         (["evaluate", "--ratio", "1.5"], r"ratio must be in \(0, 1\), got 1.5"),
         (["pareto", "no-such.toml"], r"config: file not found: no-such.toml"),
-        (["pareto", "examples/pareto_ml100k.toml", "--n-trials", "0"], r"n_trials must be a positive int, got 0"),
-        (["data", "download", "movielens-100k", "--sha256", "xyz"], r"sha256 must be a 64-character hex sha256 digest, got 'xyz'"),
+        (
+            ["pareto", "examples/pareto_ml100k.toml", "--n-trials", "0"],
+            r"n_trials must be a positive int, got 0",
+        ),
+        (
+            ["data", "download", "movielens-100k", "--sha256", "xyz"],
+            r"sha256 must be a 64-character hex sha256 digest, got 'xyz'",
+        ),
     ],
 )
 def test_errors_are_one_clear_line(
