@@ -34,6 +34,11 @@ def dataset_folder(folder: str, probe: str) -> Path:
     return root / folder
 
 
+# Tests run as `pytest -n 2` on 2 cores: one intra-op thread per worker avoids
+# oversubscription, which makes small torch ops up to 100x slower.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything() -> None:
     random.seed(0)

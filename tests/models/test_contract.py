@@ -21,8 +21,18 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"neighbors": 10, "shrink": 1.0},
     "ease": {"regularization": 10.0},
     "bpr": {"factors": 16, "epochs": 40, "learning_rate": 0.05, "batch_size": 64, "seed": 1},
+    "sequential": {
+        "item_mode": "id",
+        "hidden": 16,
+        "n_layers": 1,
+        "epochs": 12,
+        "batch_size": 16,
+        "learning_rate": 0.02,
+        "dropout": 0.1,
+        "seed": 1,
+    },
 }
-PERSONALISED = {"itemknn", "ease", "bpr"}
+PERSONALISED = {"itemknn", "ease", "bpr", "sequential"}
 
 
 def test_every_registered_model_is_covered() -> None:

@@ -12,6 +12,7 @@ from ._base import (
 from ._bpr import BPRModel
 from ._ease import EASEModel
 from ._itemknn import ItemKNNModel
+from ._sequential import SequentialTransformer
 from ._simple import PopularityModel, RandomModel
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ItemKNNModel",
     "PopularityModel",
     "RandomModel",
+    "SequentialTransformer",
     "create_model",
     "get_model_class",
     "list_models",

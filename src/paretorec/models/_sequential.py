@@ -1,0 +1,546 @@
+"""A causal transformer over each user's item history (SASRec-style next-item model).
+
+Items enter the network through one of three representations (``item_mode``):
+
+* ``"id"``: a learned embedding per item code (transductive: an item never seen in training
+  keeps its random initial vector);
+* ``"text"``: a learned projection of frozen language-model vectors of the item text
+  (inductive: any item with text gets a meaningful vector, seen in training or not);
+* ``"hybrid"``: the sum of both. The ID part of items absent from training is zero, and
+  during training the ID part of a random share of items (``id_dropout``) is dropped so the
+  network learns to work from text alone for those, the way it must for a cold item.
+
+The same item table embeds the inputs and scores the outputs (weight tying). Scores are
+cosine similarities divided by ``temperature`` (or dot products when it is ``None``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._validation import (
+    ParetorecError,
+    check_choice,
+    check_fraction,
+    check_positive_int,
+    show,
+)
+from ..data import Dataset
+from ..data._dataset import ITEM, TIMESTAMP, USER
+from ._base import CandidateModel, register_model, top_k_indices
+
+ITEM_MODES = ("id", "text", "hybrid")
+LOSSES = ("full", "sampled")
+
+
+def user_sequences(dataset: Dataset) -> list[np.ndarray]:
+    """Each user's item codes in time order (row order breaks ties); empty for no history."""
+    frame = dataset.interactions
+    users = frame[USER].to_numpy()
+    items = frame[ITEM].to_numpy()
+    keys = (
+        frame[TIMESTAMP].to_numpy()
+        if dataset.has_timestamps
+        else np.zeros(len(frame), dtype=np.float64)
+    )
+    order = np.lexsort((np.arange(len(users)), keys, users))
+    counts = np.bincount(users, minlength=dataset.n_users)
+    return np.split(items[order].astype(np.int64), np.cumsum(counts)[:-1])
+
+
+def _left_pad(sequences: list[np.ndarray], length: int) -> np.ndarray:
+    """(n, length) array of item codes + 1, right-aligned, 0 = padding; keeps the last items."""
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        tail = seq[-length:]
+        if len(tail):
+            out[row, length - len(tail) :] = tail + 1
+    return out
+
+
+class _SequenceNetwork(nn.Module):
+    def __init__(
+        self,
+        n_items: int,
+        *,
+        hidden: int,
+        n_layers: int,
+        n_heads: int,
+        max_length: int,
+        dropout: float,
+        item_mode: str,
+        text_vectors: torch.Tensor | None,
+        warm: torch.Tensor,
+    ) -> None:
+        super().__init__()
+        self.item_mode = item_mode
+        self.n_items = n_items
+        if item_mode in ("id", "hybrid"):
+            self.item_embedding = nn.Embedding(n_items + 1, hidden, padding_idx=0)
+            nn.init.normal_(self.item_embedding.weight, std=0.02)
+            if item_mode == "hybrid":
+                # text carries the cold items; IDs add precision on top, starting from zero
+                nn.init.normal_(self.item_embedding.weight, std=0.002)
+            with torch.no_grad():
+                self.item_embedding.weight[0].zero_()
+        if item_mode in ("text", "hybrid"):
+            assert text_vectors is not None
+            self.register_buffer("text_vectors", text_vectors, persistent=False)
+            self.text_norm = nn.LayerNorm(text_vectors.shape[1])
+            self.text_projection = nn.Linear(text_vectors.shape[1], hidden)
+        # warm[i + 1] is 1 for items seen in training (their ID part is used), 0 otherwise
+        self.register_buffer("warm", warm, persistent=False)
+        self.position = nn.Embedding(max_length, hidden)
+        nn.init.normal_(self.position.weight, std=0.02)
+        self.blocks = nn.ModuleList(_Block(hidden, n_heads, dropout) for _ in range(n_layers))
+        self.input_norm = nn.LayerNorm(hidden)
+        self.output_norm = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def item_table(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(n_items + 1, hidden) item vectors; row 0 is padding."""
+        table: torch.Tensor | None = None
+        if self.item_mode in ("text", "hybrid"):
+            vectors: torch.Tensor = self.text_vectors  # type: ignore[assignment]
+            text = self.text_projection(self.text_norm(vectors))
+            table = torch.cat([torch.zeros_like(text[:1]), text], dim=0)
+        if self.item_mode in ("id", "hybrid"):
+            ids = self.item_embedding.weight
+            if self.item_mode == "hybrid":
+                warm: torch.Tensor = self.warm  # type: ignore[assignment]
+                keep = warm if id_keep is None else warm * id_keep
+                ids = ids * keep.unsqueeze(1)
+            table = ids if table is None else table + ids
+        assert table is not None
+        return table
+
+    def encode(self, sequences: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Hidden states (batch, length, hidden) for left-padded ``sequences`` (codes + 1)."""
+        length = sequences.shape[1]
+        # position 0 = the most recent item, whatever the history length
+        positions = torch.arange(length - 1, -1, -1, device=sequences.device)
+        states = table[sequences] + self.position(positions).unsqueeze(0)
+        states = self.dropout(self.input_norm(states))
+        pad = sequences == 0
+        causal = torch.triu(
+            torch.ones(length, length, dtype=torch.bool, device=sequences.device), diagonal=1
+        )
+        # Finite large negatives: a padding query that sees only padding keys gets a
+        # uniform (ignored) attention instead of NaN.
+        mask = ((causal.unsqueeze(0) | pad.unsqueeze(1)).to(states.dtype) * -1e9).unsqueeze(1)
+        for block in self.blocks:
+            states = block(states, mask)
+        return self.output_norm(states)
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block: masked self-attention then a GELU feed-forward."""
+
+    def __init__(self, hidden: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.attention_norm = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.feed_forward_norm = nn.LayerNorm(hidden)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(hidden, 4 * hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(4 * hidden, hidden),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.attention_dropout = dropout
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = states.shape
+        qkv = self.qkv(self.attention_norm(states))
+        qkv = qkv.view(batch, length, 3, self.n_heads, hidden // self.n_heads)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        attended = nn.functional.scaled_dot_product_attention(
+            query,
+            key,
+            value,
+            attn_mask=mask,
+            dropout_p=self.attention_dropout if self.training else 0.0,
+        )
+        attended = attended.transpose(1, 2).reshape(batch, length, hidden)
+        states = states + self.dropout(self.out(attended))
+        return states + self.dropout(self.feed_forward(self.feed_forward_norm(states)))
+
+
+@register_model("sequential")
+class SequentialTransformer(CandidateModel):
+    """Causal transformer next-item model with ID, text or hybrid item vectors.
+
+    Text vectors come from :func:`paretorec.text.item_texts` and
+    :class:`paretorec.text.TextEncoder` (``text_encoder`` names the model, ``"default"`` is
+    the offline all-MiniLM-L6-v2), or are passed to :meth:`fit` as ``item_vectors``.
+    Training: each user's training sequence (cut into windows of ``max_length + 1``) predicts
+    every next item, with a full-catalogue softmax (``loss="full"``) or a sampled softmax
+    over ``n_negatives`` uniform negatives (``loss="sampled"``). With ``valid`` given to
+    :meth:`fit`, training stops when validation nDCG@10 has not improved for ``patience``
+    epochs and the best epoch's weights are restored.
+
+    Scoring uses each user's history: the training sequence by default, or the one set by
+    :meth:`set_history` (e.g. train + validation before scoring test targets).
+    """
+
+    requires_history = True
+
+    def __init__(
+        self,
+        item_mode: str = "hybrid",
+        *,
+        hidden: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 2,
+        max_length: int = 50,
+        dropout: float = 0.3,
+        id_dropout: float = 0.1,
+        temperature: float | None = 0.07,
+        loss: str = "full",
+        n_negatives: int = 256,
+        epochs: int = 100,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        patience: int = 10,
+        text_encoder: str = "default",
+        text_template: str | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+        show_progress: bool = False,
+    ) -> None:
+        super().__init__()
+        self.item_mode = check_choice(item_mode, "item_mode", ITEM_MODES)
+        self.hidden = check_positive_int(hidden, "hidden")
+        self.n_layers = check_positive_int(n_layers, "n_layers")
+        self.n_heads = check_positive_int(n_heads, "n_heads")
+        if self.hidden % self.n_heads:
+            raise ParetorecError(
+                f"hidden ({self.hidden}) must be divisible by n_heads ({self.n_heads})"
+            )
+        self.max_length = check_positive_int(max_length, "max_length")
+        self.dropout = check_fraction(dropout, "dropout", low_open=False)
+        self.id_dropout = check_fraction(id_dropout, "id_dropout", low_open=False)
+        if temperature is not None and not (
+            isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
+        ):
+            raise ParetorecError(
+                f"temperature must be a positive number or None, got {show(temperature)}"
+            )
+        self.temperature = None if temperature is None else float(temperature)
+        self.loss = check_choice(loss, "loss", LOSSES)
+        self.n_negatives = check_positive_int(n_negatives, "n_negatives")
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+            raise ParetorecError(
+                f"learning_rate must be a positive number, got {show(learning_rate)}"
+            )
+        self.learning_rate = float(learning_rate)
+        if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+            raise ParetorecError(
+                f"weight_decay must be a non-negative number, got {show(weight_decay)}"
+            )
+        self.weight_decay = float(weight_decay)
+        self.patience = check_positive_int(patience, "patience")
+        self.text_encoder = str(text_encoder)
+        self.text_template = text_template
+        self.seed = int(seed)
+        self.device = str(device)
+        self.show_progress = bool(show_progress)
+        self.history_: list[dict[str, float]] = []
+        self._network: _SequenceNetwork | None = None
+        self._sequences: list[np.ndarray] = []
+        self._text_vectors: np.ndarray | None = None
+        self._warm = np.zeros(0, dtype=np.float32)
+        self._pending_vectors: np.ndarray | None = None
+        self._pending_valid: Dataset | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "item_mode": self.item_mode,
+            "hidden": self.hidden,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "max_length": self.max_length,
+            "dropout": self.dropout,
+            "id_dropout": self.id_dropout,
+            "temperature": self.temperature,
+            "loss": self.loss,
+            "n_negatives": self.n_negatives,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "patience": self.patience,
+            "text_encoder": self.text_encoder,
+            "text_template": self.text_template,
+            "seed": self.seed,
+            "device": self.device,
+            "show_progress": self.show_progress,
+        }
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        train: Dataset,
+        *,
+        valid: Dataset | None = None,
+        item_vectors: np.ndarray | None = None,
+    ) -> SequentialTransformer:
+        """Train on ``train``; ``valid`` enables early stopping on nDCG@10 of its items.
+
+        ``item_vectors`` (n_items x d) replaces the text encoder in text and hybrid modes.
+        """
+        if valid is not None and not isinstance(valid, Dataset):
+            raise ParetorecError(f"valid must be a paretorec Dataset, got {type(valid).__name__}")
+        self._pending_valid = valid
+        self._pending_vectors = item_vectors
+        try:
+            super().fit(train)
+        finally:
+            self._pending_valid = None
+            self._pending_vectors = None
+        return self
+
+    def _item_vectors(self, train: Dataset) -> np.ndarray | None:
+        if self.item_mode == "id":
+            return None
+        vectors = self._pending_vectors
+        if vectors is None:
+            from ..text import TextEncoder, item_texts
+
+            encoder = TextEncoder(self.text_encoder, show_progress=self.show_progress)
+            vectors = encoder.encode(item_texts(train, self.text_template))
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != train.n_items:
+            raise ParetorecError(
+                f"item_vectors must have shape (n_items={train.n_items}, dim), got {vectors.shape}"
+            )
+        if not np.isfinite(vectors).all():
+            raise ParetorecError("item_vectors contains NaN or infinite values")
+        return vectors
+
+    def _build(self, n_items: int) -> _SequenceNetwork:
+        text = None if self._text_vectors is None else torch.from_numpy(self._text_vectors)
+        warm = torch.from_numpy(np.r_[np.float32(0.0), self._warm].astype(np.float32))
+        return _SequenceNetwork(
+            n_items,
+            hidden=self.hidden,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            max_length=self.max_length,
+            dropout=self.dropout,
+            item_mode=self.item_mode,
+            text_vectors=text,
+            warm=warm,
+        ).to(self.device)
+
+    def _fit(self, train: Dataset, matrix: sp.csr_matrix) -> None:
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        self._text_vectors = self._item_vectors(train)
+        self._warm = (np.asarray(matrix.sum(axis=0)).ravel() > 0).astype(np.float32)
+        self._sequences = user_sequences(train)
+        network = self._build(train.n_items)
+        self._network = network
+        inputs, targets = self._training_windows(self._sequences)
+        if len(inputs) == 0:
+            raise ParetorecError("train has no user with at least two interactions to learn from")
+        lengths = (inputs > 0).sum(axis=1)
+        valid_users, valid_targets = self._valid_targets(self._pending_valid)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        best_score, best_state, stale = -math.inf, None, 0
+        self.history_ = []
+        bar = tqdm(range(self.epochs), desc="sequential", disable=not self.show_progress)
+        for epoch in bar:
+            network.train()
+            total, batches = 0.0, 0
+            for rows in self._batches(lengths, rng):
+                width = int(lengths[rows].max())  # crop the shared left padding
+                loss = self._batch_loss(network, inputs[rows, -width:], targets[rows, -width:], rng)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach())
+                batches += 1
+            record = {"epoch": float(epoch + 1), "loss": total / max(batches, 1)}
+            if valid_users is not None:
+                record["valid_ndcg@10"] = self._ndcg_at_10(valid_users, valid_targets)
+                if record["valid_ndcg@10"] > best_score:
+                    best_score, stale = record["valid_ndcg@10"], 0
+                    best_state = copy.deepcopy(network.state_dict())
+                else:
+                    stale += 1
+            self.history_.append(record)
+            bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+            if valid_users is not None and stale >= self.patience:
+                break
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        network.eval()
+
+    def _batches(self, lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Shuffled batches of windows of similar length (less padding to compute on)."""
+        order = rng.permutation(len(lengths))
+        pool = self.batch_size * 32
+        batches: list[np.ndarray] = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            batches.extend(
+                chunk[s : s + self.batch_size] for s in range(0, len(chunk), self.batch_size)
+            )
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def _training_windows(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Windows of up to ``max_length + 1`` items, cut from the end of each sequence."""
+        windows: list[np.ndarray] = []
+        span = self.max_length + 1
+        for seq in sequences:
+            end = len(seq)
+            while end >= 2:
+                windows.append(seq[max(0, end - span) : end])
+                end -= self.max_length
+        inputs = _left_pad([w[:-1] for w in windows], self.max_length)
+        targets = _left_pad([w[1:] for w in windows], self.max_length)
+        return inputs, targets
+
+    def _batch_loss(
+        self,
+        network: _SequenceNetwork,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        device = self.device
+        id_keep = None
+        if self.item_mode == "hybrid" and self.id_dropout > 0:
+            keep = rng.random(network.n_items + 1) >= self.id_dropout
+            id_keep = torch.from_numpy(keep.astype(np.float32)).to(device)
+        table = network.item_table(id_keep)
+        sequence = torch.from_numpy(inputs).to(device)
+        target = torch.from_numpy(targets).to(device)
+        states = network.encode(sequence, table)
+        valid = target > 0
+        states = states[valid]
+        labels = target[valid]
+        if self.loss == "full":
+            logits = self._logits(states, table[1:])
+            return nn.functional.cross_entropy(logits, labels - 1)
+        negatives = torch.from_numpy(
+            rng.integers(1, network.n_items + 1, size=self.n_negatives)
+        ).to(device)
+        candidates = torch.cat([labels, negatives])
+        logits = self._logits(states, table[candidates])
+        # the positive of row r sits in column r; shared in-batch and uniform negatives
+        return nn.functional.cross_entropy(logits, torch.arange(len(labels), device=device))
+
+    def _logits(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        if self.temperature is None:
+            return states @ items.T
+        states = nn.functional.normalize(states, dim=-1)
+        items = nn.functional.normalize(items, dim=-1)
+        return states @ items.T / self.temperature
+
+    def _valid_targets(self, valid: Dataset | None) -> tuple[np.ndarray | None, np.ndarray]:
+        if valid is None:
+            return None, np.zeros(0, dtype=np.int64)
+        frame = valid.interactions
+        users = frame[USER].to_numpy().astype(np.int64)
+        items = frame[ITEM].to_numpy().astype(np.int64)
+        has_history = np.array([len(self._sequences[u]) > 0 for u in users], dtype=bool)
+        return users[has_history], items[has_history]
+
+    def _ndcg_at_10(self, users: np.ndarray, targets: np.ndarray) -> float:
+        """Mean nDCG@10 of one held-out item per row (full ranking, seen items kept)."""
+        gains = 0.0
+        for start in range(0, len(users), 1024):
+            batch = users[start : start + 1024]
+            top = top_k_indices(self._score(batch), 10)
+            hit = top == targets[start : start + 1024, None]
+            ranks = np.argmax(hit, axis=1)
+            gains += float((hit.any(axis=1) / np.log2(ranks + 2)).sum())
+        return gains / max(len(users), 1)
+
+    # ------------------------------------------------------------------ scoring
+    def set_history(self, dataset: Dataset) -> SequentialTransformer:
+        """Score from the sequences of ``dataset`` (same id maps) instead of the training ones.
+
+        Also replaces the seen-item matrix, so ``exclude_seen`` masks this history.
+        """
+        seen = self.seen
+        if dataset.n_users != seen.shape[0] or dataset.n_items != seen.shape[1]:
+            raise ParetorecError(
+                f"dataset must share the model's id maps ({seen.shape[0]} users, "
+                f"{seen.shape[1]} items), got {dataset.n_users} users, {dataset.n_items} items"
+            )
+        self._sequences = user_sequences(dataset)
+        matrix = dataset.to_csr()
+        matrix.data[:] = 1.0
+        self._seen = matrix
+        return self
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        network = self._network
+        if network is None:
+            raise ParetorecError("SequentialTransformer is not fitted; call fit(train) first")
+        network.eval()
+        with torch.no_grad():
+            table = network.item_table()
+            sequences = _left_pad([self._sequences[u] for u in users], self.max_length)
+            states = network.encode(torch.from_numpy(sequences).to(self.device), table)
+            scores = self._logits(states[:, -1], table[1:])
+        return scores.float().cpu().numpy()
+
+    def item_vectors(self) -> np.ndarray:
+        """The learned item table (n_items x hidden) as the network scores with it."""
+        if self._network is None:
+            raise ParetorecError("SequentialTransformer is not fitted; call fit(train) first")
+        with torch.no_grad():
+            return self._network.item_table()[1:].cpu().numpy()
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        assert self._network is not None
+        state = {
+            f"net.{k}": v.detach().cpu().numpy() for k, v in self._network.state_dict().items()
+        }
+        state["warm"] = self._warm
+        lengths = np.array([len(s) for s in self._sequences], dtype=np.int64)
+        state["history.lengths"] = lengths
+        state["history.items"] = (
+            np.concatenate(self._sequences) if len(self._sequences) else np.zeros(0, np.int64)
+        )
+        if self._text_vectors is not None:
+            state["text_vectors"] = self._text_vectors
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self._warm = state["warm"].astype(np.float32)
+        self._text_vectors = state.get("text_vectors")
+        lengths = state["history.lengths"]
+        self._sequences = np.split(state["history.items"].astype(np.int64), np.cumsum(lengths)[:-1])
+        network = self._build(len(self._warm))
+        network.load_state_dict(
+            {
+                k[len("net.") :]: torch.from_numpy(v)
+                for k, v in state.items()
+                if k.startswith("net.")
+            }
+        )
+        network.eval()
+        self._network = network
