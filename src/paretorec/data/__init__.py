@@ -19,6 +19,7 @@ from ._loaders import (
     register_dataset,
 )
 from ._sampling import sample_negatives
+from ._simulator import SimulatedFunnel, simulate_funnel
 from ._splits import (
     Split,
     carve_validation,
@@ -37,6 +38,7 @@ __all__ = [
     "USER",
     "Dataset",
     "DatasetSource",
+    "SimulatedFunnel",
     "Split",
     "carve_validation",
     "cold_item_split",
@@ -53,6 +55,7 @@ __all__ = [
     "random_split",
     "register_dataset",
     "sample_negatives",
+    "simulate_funnel",
     "stratified_split",
     "temporal_split",
     "verify_dataset",
