@@ -105,3 +105,21 @@ def test_mismatched_datasets_are_refused() -> None:
     other = make_tiny(n_items=20)
     with pytest.raises(ParetorecError, match=r"split both from the same dataset"):
         evaluate_ranking(model, other)
+
+
+def test_items_restricts_lists_and_targets() -> None:
+    split = stratified_split(make_tiny(per_user=10), ratio=0.7, seed=0)
+    model = create_model("ease", regularization=10.0).fit(split.train)
+    pool = np.arange(20, 40)
+    result = evaluate_ranking(model, split.test, k=5, items=pool)
+    assert np.isin(result.ranked, pool).all()
+    # only users with test items in the pool (the odd community) are evaluated
+    assert set(result.users % 2) == {1}
+    full = evaluate_ranking(model, split.test, k=5)
+    odd = np.isin(full.users, result.users)
+    np.testing.assert_allclose(result.per_user["ndcg@5"], full.per_user["ndcg@5"][odd])
+    assert result["coverage@5"] == pytest.approx(len(np.unique(result.ranked)) / 20)
+    with pytest.raises(ParetorecError, match=r"items must hold at least k=5 item codes, got 3"):
+        evaluate_ranking(model, split.test, k=5, items=[1, 2, 3])
+    with pytest.raises(ParetorecError, match=r"items holds unknown index 99"):
+        evaluate_ranking(model, split.test, k=5, items=[99])

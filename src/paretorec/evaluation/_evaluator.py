@@ -58,6 +58,7 @@ def evaluate_ranking(
     *,
     k: int | Sequence[int] = 10,
     users: Any = None,
+    items: Any = None,
     item_features: Mapping[str, Any] | None = None,
     user_groups: Mapping[str, Any] | None = None,
     empty_target_action: str = "skip",
@@ -78,6 +79,10 @@ def evaluate_ranking(
     name to a per-user-code label array (gender, age band) and adds the largest gap in
     nDCG between groups, ``ndcg@K_gap[<name>]``. Memory is bounded by ``batch_size``
     users' full score rows at a time.
+
+    ``items`` restricts the ranking to those item codes (e.g. the cold items of a cold-start
+    split): lists are drawn from them only, test interactions with other items are not
+    targets, and coverage counts against them.
     """
     ks = _check_ks(k)
     check_choice(empty_target_action, "empty_target_action", EMPTY_TARGET_ACTIONS)
@@ -96,6 +101,15 @@ def evaluate_ranking(
         )
 
     relevant_all = test.to_csr()
+    pool: np.ndarray | None = None
+    if items is not None:
+        pool = np.unique(check_index_array(items, "items", model.n_items))
+        if len(pool) < max_k:
+            raise ParetorecError(f"items must hold at least k={max_k} item codes, got {len(pool)}")
+        keep = np.zeros(model.n_items, dtype=np.float32)
+        keep[pool] = 1.0
+        relevant_all = sp.csr_matrix(relevant_all @ sp.diags(keep))
+        relevant_all.eliminate_zeros()
     n_test = M.count_relevant(relevant_all)
     history = np.diff(model.seen.indptr)
     skipped = 0
@@ -122,7 +136,10 @@ def evaluate_ranking(
         disable=not progress,
         leave=False,
     ):
-        ranked[row : row + len(batch)] = top_k_indices(scores, max_k)
+        if pool is None:
+            ranked[row : row + len(batch)] = top_k_indices(scores, max_k)
+        else:
+            ranked[row : row + len(batch)] = pool[top_k_indices(scores[:, pool], max_k)]
         row += len(batch)
 
     relevant = relevant_all[eval_users]
@@ -160,7 +177,7 @@ def evaluate_ranking(
                 gap = M.group_gap(per_user[f"ndcg@{kk}"], labels[eval_users])
                 metrics[f"ndcg@{kk}_gap[{group_name}]"] = float(gap.gap)
         if beyond_accuracy:
-            metrics.update(_beyond_accuracy(ranked[:, :kk], kk, model.seen, item_features))
+            metrics.update(_beyond_accuracy(ranked[:, :kk], kk, model.seen, item_features, pool))
     return RankingResult(
         metrics=metrics,
         users=eval_users,
@@ -172,13 +189,21 @@ def evaluate_ranking(
 
 
 def _beyond_accuracy(
-    ranked: np.ndarray, k: int, seen: sp.csr_matrix, item_features: Mapping[str, Any] | None
+    ranked: np.ndarray,
+    k: int,
+    seen: sp.csr_matrix,
+    item_features: Mapping[str, Any] | None,
+    pool: np.ndarray | None = None,
 ) -> dict[str, float]:
     n_users, n_items = seen.shape
     popularity = np.asarray(seen.sum(axis=0)).ravel()
     tail = M.long_tail_mask(popularity)
     out = {
-        f"coverage@{k}": M.catalogue_coverage(ranked, n_items),
+        f"coverage@{k}": (
+            M.catalogue_coverage(ranked, n_items)
+            if pool is None
+            else len(np.unique(ranked)) / len(pool)
+        ),
         f"novelty@{k}": float(np.nanmean(M.novelty(ranked, popularity, n_users))),
         f"avg_popularity@{k}": float(np.nanmean(M.average_popularity(ranked, popularity))),
         f"long_tail_share@{k}": float(np.nanmean(M.long_tail_share(ranked, tail))),
