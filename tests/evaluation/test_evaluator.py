@@ -123,3 +123,17 @@ def test_items_restricts_lists_and_targets() -> None:
         evaluate_ranking(model, split.test, k=5, items=[1, 2, 3])
     with pytest.raises(ParetorecError, match=r"items holds unknown index 99"):
         evaluate_ranking(model, split.test, k=5, items=[99])
+    with pytest.raises(ParetorecError, match=r"items must not repeat an item code"):
+        evaluate_ranking(model, split.test, k=2, items=[1, 2, 2])
+
+
+def test_items_order_breaks_ties() -> None:
+    split = stratified_split(make_tiny(per_user=10), ratio=0.7, seed=0)
+    model = create_model("random", seed=0).fit(split.train)
+    model.score = lambda users, **kw: np.zeros((len(users), 40), dtype=np.float32)  # type: ignore[method-assign]
+    model._score = lambda users: np.zeros((len(users), 40), dtype=np.float32)  # type: ignore[method-assign]
+    pool = np.array([30, 5, 17, 2, 9, 11])
+    result = evaluate_ranking(model, split.test, k=3, items=pool, empty_target_action="zero")
+    seen = split.train.to_csr().toarray() > 0
+    for user, row in zip(result.users, result.ranked, strict=True):
+        assert list(row) == [i for i in pool if not seen[user, i]][:3]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _fullsort, _ml100k_pareto, _movielens100k
+from . import _amazon_scientific, _fullsort, _ml100k_pareto, _movielens100k
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "movielens100k": _movielens100k.run,
     "fullsort": _fullsort.run,
     "ml100k_pareto": _ml100k_pareto.run,
+    "amazon_scientific": _amazon_scientific.run,
 }
 
 __all__ = ["BENCHMARKS"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _fullsort, _ml100k_pareto, _movielens100k
+from . import _amazon_scientific, _fullsort, _ml100k_pareto, _movielens100k
 
 HEADER = """# Benchmarks
 
@@ -27,6 +27,10 @@ SECTIONS: dict[str, dict[str, Any]] = {
     "ml100k_pareto": {
         "title": "Pareto fronts of re-ranking policies, MovieLens-100k",
         "tables": [("Fronts on test, same search budget per space", _ml100k_pareto.FRONT_COLUMNS)],
+    },
+    "amazon_scientific": {
+        "title": "Amazon-Scientific next-item ranking: ID, text, hybrid vs RecBole SASRec",
+        "tables": [("Test, full ranking", _amazon_scientific.COLUMNS)],
     },
     "fullsort": {
         "title": "Full-catalogue ranking speed, MovieLens-1M",

@@ -82,7 +82,9 @@ def evaluate_ranking(
 
     ``items`` restricts the ranking to those item codes (e.g. the cold items of a cold-start
     split): lists are drawn from them only, test interactions with other items are not
-    targets, and coverage counts against them.
+    targets, and coverage counts against them. Tied scores are broken by the order of
+    ``items`` (pass them shuffled for a random tie-break: a model that scores every cold
+    item alike then ranks like random instead of favouring low item codes).
     """
     ks = _check_ks(k)
     check_choice(empty_target_action, "empty_target_action", EMPTY_TARGET_ACTIONS)
@@ -103,7 +105,9 @@ def evaluate_ranking(
     relevant_all = test.to_csr()
     pool: np.ndarray | None = None
     if items is not None:
-        pool = np.unique(check_index_array(items, "items", model.n_items))
+        pool = check_index_array(items, "items", model.n_items)
+        if len(np.unique(pool)) != len(pool):
+            raise ParetorecError("items must not repeat an item code")
         if len(pool) < max_k:
             raise ParetorecError(f"items must hold at least k={max_k} item codes, got {len(pool)}")
         keep = np.zeros(model.n_items, dtype=np.float32)

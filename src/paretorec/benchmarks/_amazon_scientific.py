@@ -1,0 +1,202 @@
+"""Amazon-Scientific next-item benchmark: ID, text and hybrid item vectors vs RecBole SASRec.
+
+The UniSRec release's own leave-one-out files (train / valid / test), full ranking over all
+4,385 items, one target per test user. Our three sequential models and RecBole's SASRec
+(run in the peers' environment on the very same files) are scored by the same code from
+their top-50 lists, overall and separately for test targets never seen in training.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import leave_one_out, load_dataset, locate_dataset
+from ..evaluation import _metrics as M
+from ..models import SequentialTransformer, top_k_indices
+from ._harness import make_result, print_rows, write_result
+
+KS = (10, 50)
+COLUMNS = (
+    "ndcg@10",
+    "recall@10",
+    "ndcg@50",
+    "recall@50",
+    "cold_ndcg@10",
+    "cold_recall@10",
+    "warm_ndcg@10",
+    "train_seconds",
+    "epochs",
+)
+#: Same network size as the peer's SASRec (hidden 64, 2 layers, 2 heads, 50 items).
+SEQUENTIAL = {
+    "hidden": 64,
+    "n_layers": 2,
+    "n_heads": 2,
+    "max_length": 50,
+    "dropout": 0.3,
+    "epochs": 200,
+    "patience": 10,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+}
+RECBOLE = {
+    "hidden_size": 64,
+    "n_layers": 2,
+    "n_heads": 2,
+    "max_seq_len": 50,
+    "epochs": 200,
+    "stopping_step": 10,
+}
+
+
+def ranking_metrics(top: np.ndarray, targets: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """Recall and nDCG at 10 and 50 for one target per row (``top``: item codes, best first)."""
+    hits_all = top == targets[:, None]
+    n_relevant = np.ones(len(targets), dtype=np.int64)
+    out: dict[str, float] = {}
+    for k in KS:
+        hits = hits_all[:, :k]
+        out[f"{prefix}ndcg@{k}"] = float(np.mean(M.ndcg_from_hits(hits, n_relevant)))
+        out[f"{prefix}recall@{k}"] = float(np.mean(M.recall_from_hits(hits, n_relevant)))
+    return out
+
+
+def split_metrics(top: np.ndarray, targets: np.ndarray, cold: np.ndarray) -> dict[str, Any]:
+    metrics: dict[str, Any] = ranking_metrics(top, targets)
+    metrics.update(ranking_metrics(top[cold], targets[cold], "cold_"))
+    metrics.update(ranking_metrics(top[~cold], targets[~cold], "warm_"))
+    metrics["test_users"] = len(targets)
+    metrics["cold_test_users"] = int(cold.sum())
+    return metrics
+
+
+def run(
+    output_dir: str | Path = "benchmarks/results",
+    *,
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    threads: int = 2,
+    peers: bool = True,
+) -> dict[str, Any]:
+    from ..text import TextEncoder, encode_items
+    from ._peers import run_recbole_sasrec
+
+    torch.set_num_threads(threads)
+    dataset = load_dataset("amazon-scientific", data_dir)
+    folder = locate_dataset("amazon-scientific", data_dir)
+    split = leave_one_out(dataset, by="timestamp")
+    assert split.valid is not None
+    history = split.train.with_interactions(
+        pd.concat([split.train.interactions, split.valid.interactions], ignore_index=True)
+    )
+    test = split.test.interactions
+    users = test["user"].to_numpy().astype(np.int64)
+    targets = test["item"].to_numpy().astype(np.int64)
+    in_train = np.zeros(dataset.n_items, dtype=bool)
+    in_train[split.train.interactions["item"].to_numpy()] = True
+    cold = ~in_train[targets]
+    print(f"{dataset}; test users {len(users):,}, cold targets {int(cold.sum())}")
+
+    encoder = TextEncoder(threads=threads)
+    started = time.perf_counter()
+    vectors = encode_items(dataset, encoder)
+    encode_seconds = time.perf_counter() - started
+    params = {**SEQUENTIAL, "epochs": 3 if quick else SEQUENTIAL["epochs"]}
+
+    rows: list[dict[str, Any]] = []
+    for mode in ("id", "text", "hybrid"):
+        model = SequentialTransformer(mode, seed=0, show_progress=True, **params)  # type: ignore[arg-type]
+        started = time.perf_counter()
+        model.fit(split.train, valid=split.valid, item_vectors=vectors)
+        seconds = time.perf_counter() - started
+        model.set_history(history)
+        top = np.vstack(
+            [
+                top_k_indices(scores, max(KS))
+                for _, scores in model.score_batches(users, exclude_seen=False)
+            ]
+        )
+        metrics = split_metrics(top, targets, cold)
+        metrics["train_seconds"] = round(seconds, 1)
+        metrics["epochs"] = len(model.history_)
+        rows.append({"name": f"paretorec sequential {mode}", "metrics": metrics})
+        print(f"{mode}: nDCG@10 {metrics['ndcg@10']:.4f} ({seconds:.0f}s)")
+
+    if peers:
+        with tempfile.TemporaryDirectory(prefix="recbole_") as scratch:
+            topk_file = Path(scratch) / "topk.csv"
+            options = {**RECBOLE, "epochs": 2 if quick else RECBOLE["epochs"]}
+            peer = run_recbole_sasrec(folder, save_topk=topk_file, threads=threads, **options)
+            peer_top, peer_targets, peer_users = _read_topk(topk_file, dataset, folder)
+        order = pd.Series(np.arange(len(peer_users)), index=peer_users).reindex(users).to_numpy()
+        if np.isnan(order.astype(float)).any() or not np.array_equal(peer_targets[order], targets):
+            raise RuntimeError("RecBole's test rows do not match the release's test file")
+        metrics = split_metrics(peer_top[order], targets, cold)
+        result = peer.result
+        metrics["train_seconds"] = round(float(result.get("train_seconds", float("nan"))), 1)
+        metrics["epochs"] = result.get("epochs_run")
+        metrics["recbole_reported"] = result.get("test_metrics") or result.get("metrics")
+        rows.append({"name": "RecBole SASRec (peer)", "metrics": metrics})
+
+    by_name = {row["name"]: row["metrics"] for row in rows}
+    summary: dict[str, Any] = {
+        "hybrid_ndcg@10": by_name["paretorec sequential hybrid"]["ndcg@10"],
+        "text_only_ndcg@10": by_name["paretorec sequential text"]["ndcg@10"],
+        "id_only_ndcg@10": by_name["paretorec sequential id"]["ndcg@10"],
+        "cold_hybrid_ndcg@10": by_name["paretorec sequential hybrid"]["cold_ndcg@10"],
+        "cold_id_only_ndcg@10": by_name["paretorec sequential id"]["cold_ndcg@10"],
+        "cold_test_users": int(cold.sum()),
+    }
+    if "RecBole SASRec (peer)" in by_name:
+        peer_ndcg = by_name["RecBole SASRec (peer)"]["ndcg@10"]
+        summary["recbole_sasrec_ndcg@10"] = peer_ndcg
+        summary["hybrid_vs_recbole_ratio"] = summary["hybrid_ndcg@10"] / peer_ndcg
+    protocol = {
+        "dataset": "amazon-scientific (UniSRec release: Industrial & Scientific 2018)",
+        "split": "the release's own leave-one-out train / valid / test files; test histories "
+        "= train + valid items",
+        "ranking": "full ranking over all 4,385 items, history items not masked (RecBole's "
+        "sequential protocol), one target per test user; metrics computed by paretorec from "
+        "every model's top-50 list",
+        "cold": "test targets that never occur in the training part",
+        "text": f"{encoder.model_name} vectors of the release's item text (title, category, "
+        f"brand); encoding {encode_seconds:.1f}s (cached after the first run)",
+        "paretorec": {k: v for k, v in params.items()},
+        "recbole": {**RECBOLE, "loss": "CE", "early stopping": "valid NDCG@10"},
+        "threads": threads,
+    }
+    output = make_result("amazon_scientific", protocol=protocol, rows=rows, summary=summary)
+    print_rows("Amazon-Scientific next-item ranking (test)", rows, COLUMNS)
+    print("summary:", summary)
+    path = write_result(output, output_dir)
+    print(f"wrote {path}")
+    return output
+
+
+def _read_topk(path: Path, dataset: Any, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The peer's top-50 lists (release tokens) as our item and user codes."""
+    frame = pd.read_csv(path, dtype=str)
+    item_index = pd.read_csv(
+        folder / "Scientific.item2index", sep="\t", header=None, dtype=str, keep_default_na=False
+    )
+    user_index = pd.read_csv(
+        folder / "Scientific.user2index", sep="\t", header=None, dtype=str, keep_default_na=False
+    )
+    token_to_item = pd.Series(
+        dataset.item_index(item_index[0].tolist()), index=item_index[1].to_numpy()
+    )
+    token_to_user = pd.Series(
+        dataset.user_index(user_index[0].tolist()), index=user_index[1].to_numpy()
+    )
+    lists = frame["topk"].str.split(" ")
+    top = np.vstack([token_to_item.reindex(row).to_numpy() for row in lists])
+    targets = token_to_item.reindex(frame["target"]).to_numpy()
+    peer_users = token_to_user.reindex(frame["user"]).to_numpy()
+    return top.astype(np.int64), targets.astype(np.int64), peer_users.astype(np.int64)
