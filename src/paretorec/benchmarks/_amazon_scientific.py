@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ SEQUENTIAL = {
     "n_heads": 2,
     "max_length": 50,
     "dropout": 0.3,
-    "epochs": 200,
+    "epochs": 40,
     "patience": 10,
     "batch_size": 128,
     "learning_rate": 1e-3,
@@ -51,7 +52,7 @@ RECBOLE = {
     "n_layers": 2,
     "n_heads": 2,
     "max_seq_len": 50,
-    "epochs": 200,
+    "epochs": 40,
     "stopping_step": 10,
 }
 
@@ -110,6 +111,19 @@ def run(
     encode_seconds = time.perf_counter() - started
     params = {**SEQUENTIAL, "epochs": 3 if quick else SEQUENTIAL["epochs"]}
 
+    # RecBole trains in its own process on one thread while ours train on the other
+    # (quality is compared here, not speed): the wall time is the longer of the two.
+    peer_future = None
+    scratch = tempfile.TemporaryDirectory(prefix="recbole_")
+    topk_file = Path(scratch.name) / "topk.csv"
+    pool = ThreadPoolExecutor(max_workers=1)
+    if peers:
+        options = {**RECBOLE, "epochs": 2 if quick else RECBOLE["epochs"]}
+        peer_future = pool.submit(
+            run_recbole_sasrec, folder, save_topk=topk_file, threads=1, stream=False, **options
+        )
+        torch.set_num_threads(max(1, threads - 1))
+
     rows: list[dict[str, Any]] = []
     for mode in ("id", "text", "hybrid"):
         model = SequentialTransformer(mode, seed=0, show_progress=True, **params)  # type: ignore[arg-type]
@@ -126,15 +140,14 @@ def run(
         metrics = split_metrics(top, targets, cold)
         metrics["train_seconds"] = round(seconds, 1)
         metrics["epochs"] = len(model.history_)
+        metrics["best_valid_ndcg@10"] = max(h["valid_ndcg@10"] for h in model.history_)
         rows.append({"name": f"paretorec sequential {mode}", "metrics": metrics})
         print(f"{mode}: nDCG@10 {metrics['ndcg@10']:.4f} ({seconds:.0f}s)")
 
-    if peers:
-        with tempfile.TemporaryDirectory(prefix="recbole_") as scratch:
-            topk_file = Path(scratch) / "topk.csv"
-            options = {**RECBOLE, "epochs": 2 if quick else RECBOLE["epochs"]}
-            peer = run_recbole_sasrec(folder, save_topk=topk_file, threads=threads, **options)
-            peer_top, peer_targets, peer_users = _read_topk(topk_file, dataset, folder)
+    if peer_future is not None:
+        print("waiting for RecBole SASRec ...")
+        peer = peer_future.result()
+        peer_top, peer_targets, peer_users = _read_topk(topk_file, dataset, folder)
         order = pd.Series(np.arange(len(peer_users)), index=peer_users).reindex(users).to_numpy()
         if np.isnan(order.astype(float)).any() or not np.array_equal(peer_targets[order], targets):
             raise RuntimeError("RecBole's test rows do not match the release's test file")
@@ -142,8 +155,12 @@ def run(
         result = peer.result
         metrics["train_seconds"] = round(float(result.get("train_seconds", float("nan"))), 1)
         metrics["epochs"] = result.get("epochs_run")
-        metrics["recbole_reported"] = result.get("test_metrics") or result.get("metrics")
+        metrics["best_valid_ndcg@10"] = (result.get("best_valid_metrics") or {}).get("ndcg@10")
+        metrics["best_epoch"] = result.get("best_epoch")
+        metrics["recbole_reported"] = result.get("metrics")
         rows.append({"name": "RecBole SASRec (peer)", "metrics": metrics})
+    pool.shutdown()
+    scratch.cleanup()
 
     by_name = {row["name"]: row["metrics"] for row in rows}
     summary: dict[str, Any] = {
@@ -170,7 +187,8 @@ def run(
         f"brand); encoding {encode_seconds:.1f}s (cached after the first run)",
         "paretorec": {k: v for k, v in params.items()},
         "recbole": {**RECBOLE, "loss": "CE", "early stopping": "valid NDCG@10"},
-        "threads": threads,
+        "threads": f"{threads} in all: RecBole on 1 thread in its own process while "
+        "paretorec's models train on the rest",
     }
     output = make_result("amazon_scientific", protocol=protocol, rows=rows, summary=summary)
     print_rows("Amazon-Scientific next-item ranking (test)", rows, COLUMNS)

@@ -319,10 +319,10 @@ class SequentialTransformer(CandidateModel):
             return None
         vectors = self._pending_vectors
         if vectors is None:
-            from ..text import TextEncoder, item_texts
+            from ..text import TextEncoder, encode_items
 
             encoder = TextEncoder(self.text_encoder, show_progress=self.show_progress)
-            vectors = encoder.encode(item_texts(train, self.text_template))
+            vectors = encode_items(train, encoder, self.text_template)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != train.n_items:
             raise ParetorecError(
