@@ -174,6 +174,57 @@ def pareto(
     console.print(f"report: {report.resolve()}")
 
 
+@app.command("train")
+@_friendly_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="TOML training config (see examples/).")],
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Run folder (default: the config's output_dir).")
+    ] = None,
+    data_dir: DataDir = None,
+    epochs: Annotated[int | None, typer.Option(help="Override trainer.epochs.")] = None,
+) -> None:
+    """Train a multi-task ranker (any architecture x strategy) from a TOML config."""
+    from rich.table import Table
+
+    from ._validation import check_positive_int
+    from .multitask import TrainConfig, run_training
+
+    settings = TrainConfig.from_toml(config)
+    raw = settings.model_dump(mode="json")
+    if output_dir is not None:
+        raw["output_dir"] = str(output_dir)
+    if data_dir is not None:
+        raw["data"]["data_dir"] = str(data_dir)
+    if epochs is not None:
+        raw["trainer"]["epochs"] = check_positive_int(epochs, "epochs")
+    settings = TrainConfig.from_dict(raw, source=str(config))
+    console.print(
+        f"training {settings.model.architecture} with strategy {settings.strategy.name!r} "
+        f"on {settings.data.dataset} ...",
+        markup=False,
+    )
+    result = run_training(settings)
+    table = Table(title=f"{settings.name}: validation and test", expand=False)
+    table.add_column("metric", style="bold")
+    table.add_column("valid", justify="right")
+    table.add_column("test", justify="right")
+    for name in result["test"]:
+        valid = result["valid"].get(name)
+        table.add_row(
+            name,
+            "-" if valid is None else f"{valid:.4f}",
+            "-" if result["test"][name] is None else f"{result['test'][name]:.4f}",
+        )
+    console.print(table)
+    console.print(
+        f"best epoch {result['best_epoch']} of {result['epochs_run']}, "
+        f"{result['samples_per_second']:,.0f} samples/s; "
+        f"model and metrics in {result['output_dir']}",
+        markup=False,
+    )
+
+
 @app.command("demo")
 @_friendly_errors
 def demo(
