@@ -1,4 +1,4 @@
-"""Benchmark `amazon_scientific`: prints a table and writes benchmarks/results/amazon_scientific.json.
+"""Benchmark `amazon_scientific`: prints a table, writes benchmarks/results/amazon_scientific.json.
 
 Same as `paretorec bench amazon_scientific`. Data: --data-dir, else $PARETOREC_DATA_DIR.
 """

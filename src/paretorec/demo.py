@@ -157,6 +157,7 @@ def run_cold_start(
     started = time.perf_counter()
     vectors = encode_items(dataset, encoder)
     stats = encoder.last_stats
+    assert stats is not None  # set by every encode call
     console.print(
         f"item texts ({stats.texts:,}, e.g. {_first_text(dataset)!r}) -> {encoder.model_name} "
         f"({vectors.shape[1]}-d): {stats.encoded:,} encoded, {stats.cached:,} from the cache, "

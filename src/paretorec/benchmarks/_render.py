@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _amazon_scientific, _fullsort, _ml100k_pareto, _movielens100k
+from . import (
+    _amazon_scientific,
+    _fullsort,
+    _ml100k_pareto,
+    _movielens100k,
+    _simulator_funnel,
+    _text_encoding,
+)
 
 HEADER = """# Benchmarks
 
@@ -31,6 +38,14 @@ SECTIONS: dict[str, dict[str, Any]] = {
     "amazon_scientific": {
         "title": "Amazon-Scientific next-item ranking: ID, text, hybrid vs RecBole SASRec",
         "tables": [("Test, full ranking", _amazon_scientific.COLUMNS)],
+    },
+    "text_encoding": {
+        "title": "Item-text encoding speed: PyTorch fp32 vs ONNX int8",
+        "tables": [("Texts per second (median of repeats)", _text_encoding.COLUMNS)],
+    },
+    "simulator_funnel": {
+        "title": "Funnel simulator: CVR over the entire space (known truth)",
+        "tables": [("Test impressions, mean over seeds", _simulator_funnel.COLUMNS)],
     },
     "fullsort": {
         "title": "Full-catalogue ranking speed, MovieLens-1M",

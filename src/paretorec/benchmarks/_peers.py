@@ -1,0 +1,397 @@
+"""Run a peer library's script (RecBole, torch-rechub) in its own virtual environment.
+
+The peers pin versions that clash with ours (RecBole 1.2.1 needs numpy < 2), so they live in a
+separate environment, ``<repo>/.venv-peers`` by default or the interpreter named by
+``$PARETOREC_PEERS_PYTHON``. A benchmark writes its split as files, calls :func:`run_peer` with
+one of the scripts in ``benchmarks/peers/`` and reads back the JSON the script wrote.
+
+The peer scripts never import paretorec; this module never imports the peers.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PEERS_PYTHON_ENV = "PARETOREC_PEERS_PYTHON"
+
+SETUP_COMMANDS = (
+    "python3 -m venv .venv-peers",
+    ".venv-peers/bin/pip install torch==2.13.0 recbole torch-rechub",
+    '.venv-peers/bin/pip install "numpy<2" "pandas<2.3" "scipy<1.14" "setuptools>=77" "pyarrow<20"',
+)
+
+#: How many trailing lines of each stream are kept (and how many go into an error message).
+TAIL_LINES = 400
+ERROR_TAIL_LINES = 40
+
+
+class PeerError(RuntimeError):
+    """A peer script failed, timed out, or wrote no readable result."""
+
+
+class PeersUnavailable(PeerError):
+    """The peers' interpreter is missing or cannot import the peer libraries."""
+
+
+def repo_root() -> Path:
+    """The source checkout holding ``benchmarks/peers`` (this file lives in ``src/paretorec/``)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "benchmarks" / "peers").is_dir() and (parent / "pyproject.toml").is_file():
+            return parent
+    return here.parents[3]
+
+
+def peer_script(name: str) -> Path:
+    """Path of ``benchmarks/peers/<name>`` (``.py`` may be left out)."""
+    if not name.endswith(".py"):
+        name += ".py"
+    path = repo_root() / "benchmarks" / "peers" / name
+    if not path.is_file():
+        raise PeerError(f"no peer script {path}")
+    return path
+
+
+def _setup_hint(root: Path) -> str:
+    cmds = "\n".join(f"    {c}" for c in SETUP_COMMANDS)
+    return (
+        f"Create the peers environment from {root}:\n{cmds}\n"
+        f"or point ${PEERS_PYTHON_ENV} at a Python that has recbole and torch-rechub "
+        "(see benchmarks/peers/README.md)."
+    )
+
+
+def peers_python(*, required: bool = True) -> Path | None:
+    """The peers' interpreter: ``$PARETOREC_PEERS_PYTHON``, else ``<repo>/.venv-peers/bin/python``.
+
+    Raises :class:`PeersUnavailable` (naming the setup commands) when it does not exist, or
+    returns ``None`` when ``required`` is false.
+    """
+    env = os.environ.get(PEERS_PYTHON_ENV)
+    root = repo_root()
+    if env:
+        path = Path(env).expanduser()
+        origin = f"${PEERS_PYTHON_ENV}={env}"
+    else:
+        sub = ("Scripts", "python.exe") if os.name == "nt" else ("bin", "python")
+        path = root / ".venv-peers" / Path(*sub)
+        origin = "the default location"
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    if not required:
+        return None
+    raise PeersUnavailable(f"peers Python not found at {path} ({origin}).\n" + _setup_hint(root))
+
+
+def check_peers(modules: Sequence[str] = ("recbole", "torch_rechub"), timeout: float = 300) -> dict:
+    """Import ``modules`` in the peers' interpreter; return their versions.
+
+    Raises :class:`PeersUnavailable` with the interpreter's error and the setup commands when
+    an import fails.
+    """
+    python = peers_python()
+    code = (
+        "import importlib, json, sys\n"
+        "out = {'python': sys.version.split()[0]}\n"
+        f"for m in {list(modules)!r}:\n"
+        "    mod = importlib.import_module(m)\n"
+        "    out[m] = getattr(mod, '__version__', 'unknown')\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run(
+        [str(python), "-c", code],
+        capture_output=True,
+        text=True,
+        env=peer_env(),
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise PeersUnavailable(
+            f"{python} cannot import {', '.join(modules)}:\n"
+            + _tail(proc.stderr.splitlines(), ERROR_TAIL_LINES)
+            + "\n"
+            + _setup_hint(repo_root())
+        )
+    versions: dict = json.loads(proc.stdout.strip().splitlines()[-1])
+    return versions
+
+
+def peer_env(threads: int | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for a peer process.
+
+    Our own interpreter's ``PYTHONPATH``/``PYTHONHOME`` are dropped (the peer must not see our
+    packages); thread counts are pinned when ``threads`` is given; RecBole's trainer reloads its
+    own checkpoint with ``torch.load``, which PyTorch >= 2.6 refuses without
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (set for the peer process only); progress bars are
+    turned off and output is unbuffered so it can be streamed.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.pop("VIRTUAL_ENV", None)
+    env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TQDM_DISABLE", "1")
+    env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+    if threads is not None:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = str(threads)
+    if extra:
+        env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def cli_args(options: Mapping[str, Any] | Sequence[Any]) -> list[str]:
+    """Command-line arguments from a list, or from ``{"epochs": 5, "save_preds": path}``.
+
+    Mapping keys become ``--kebab-case`` options; ``True`` is a bare flag, ``False``/``None``
+    are left out, lists and tuples are joined with commas.
+    """
+    if not isinstance(options, Mapping):
+        return [str(a) for a in options]
+    out: list[str] = []
+    for key, value in options.items():
+        flag = key if key.startswith("-") else "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            out.append(flag)
+        elif isinstance(value, (list, tuple)):
+            out += [flag, ",".join(str(v) for v in value)]
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def _tail(lines: Sequence[str] | collections.deque, n: int) -> str:
+    lines = list(lines)[-n:]
+    return "\n".join(lines)
+
+
+@dataclass
+class PeerRun:
+    """What a peer run produced."""
+
+    result: dict[str, Any]
+    command: list[str]
+    returncode: int
+    seconds: float
+    stdout_tail: list[str] = field(default_factory=list)
+    stderr_tail: list[str] = field(default_factory=list)
+
+
+def run_peer(
+    script: str | Path,
+    options: Mapping[str, Any] | Sequence[Any] = (),
+    *,
+    out: str | Path | None = None,
+    threads: int | None = 2,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    stream: bool | Callable[[str], None] = True,
+    python: str | Path | None = None,
+    cwd: str | Path | None = None,
+) -> PeerRun:
+    """Run ``script`` under the peers' Python and return its parsed JSON result.
+
+    ``script`` is a path or the name of a script in ``benchmarks/peers/``. ``options`` are the
+    script's arguments (see :func:`cli_args`); ``--out`` is added, pointing at ``out`` or a
+    temporary file, and, when ``threads`` is given, ``--threads`` too (unless present).
+    Output lines are passed to ``stream`` (``True``: echoed to our stderr, prefixed with the
+    script name; ``False``: kept quiet) and the last lines of each stream are kept.
+
+    Raises :class:`PeerError` with the tail of the peer's stderr when it exits non-zero, runs
+    past ``timeout`` seconds (it is then killed), or writes no readable JSON.
+    """
+    path = Path(script)
+    if not path.is_file():
+        path = peer_script(str(script))
+    interpreter = Path(python) if python is not None else peers_python()
+    assert interpreter is not None
+    args = cli_args(options)
+    tmpdir = None
+    if out is None:
+        tmpdir = tempfile.mkdtemp(prefix="peer_")
+        out_path = Path(tmpdir) / "result.json"
+    else:
+        out_path = Path(out)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    if out_path.exists():
+        out_path.unlink()
+    if "--out" not in args:
+        args += ["--out", str(out_path.resolve())]
+    if threads is not None and "--threads" not in args:
+        args += ["--threads", str(threads)]
+    command = [str(interpreter), str(path.resolve()), *args]
+
+    sink: Callable[[str], None] | None
+    if stream is True:
+        name = path.stem
+
+        def echo(line: str) -> None:
+            sys.stderr.write(f"[{name}] {line}\n")
+            sys.stderr.flush()
+
+        sink = echo
+    elif stream is False:
+        sink = None
+    else:
+        sink = stream
+
+    tails: dict[str, collections.deque[str]] = {
+        "stdout": collections.deque(maxlen=TAIL_LINES),
+        "stderr": collections.deque(maxlen=TAIL_LINES),
+    }
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            env=peer_env(threads, env),
+            cwd=str(cwd) if cwd is not None else None,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise PeersUnavailable(f"cannot start {interpreter}: {exc}") from exc
+
+    lock = threading.Lock()
+
+    def pump(stream_name: str) -> None:
+        pipe = proc.stdout if stream_name == "stdout" else proc.stderr
+        assert pipe is not None
+        for raw in pipe:
+            line = raw.rstrip("\n")
+            tails[stream_name].append(line)
+            if sink is not None:
+                with lock:
+                    sink(line)
+
+    readers = [threading.Thread(target=pump, args=(s,), daemon=True) for s in tails]
+    for t in readers:
+        t.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill(proc)
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        for t in readers:
+            t.join(timeout=10)
+    seconds = time.perf_counter() - start
+    run = PeerRun(
+        result={},
+        command=command,
+        returncode=proc.returncode,
+        seconds=seconds,
+        stdout_tail=list(tails["stdout"]),
+        stderr_tail=list(tails["stderr"]),
+    )
+    try:
+        if timed_out:
+            raise PeerError(
+                f"peer {path.name} timed out after {timeout:g}s and was killed\n"
+                f"command: {_quote(command)}\n--- stderr (last lines) ---\n"
+                + _tail(tails["stderr"] or tails["stdout"], ERROR_TAIL_LINES)
+            )
+        if proc.returncode != 0:
+            raise PeerError(
+                f"peer {path.name} failed with exit code {proc.returncode}\n"
+                f"command: {_quote(command)}\n--- stderr (last lines) ---\n"
+                + _tail(tails["stderr"] or tails["stdout"], ERROR_TAIL_LINES)
+            )
+        try:
+            run.result = json.loads(out_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise PeerError(
+                f"peer {path.name} exited 0 but its result {out_path} is unreadable: {exc}\n"
+                f"command: {_quote(command)}\n--- stderr (last lines) ---\n"
+                + _tail(tails["stderr"] or tails["stdout"], ERROR_TAIL_LINES)
+            ) from exc
+        if not isinstance(run.result, dict):
+            raise PeerError(f"peer {path.name} wrote {type(run.result).__name__}, not an object")
+    finally:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return run
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Stop the peer and anything it started (it runs in its own session/process group)."""
+    if proc.poll() is not None:
+        return
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover
+            proc.kill()
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _quote(command: Sequence[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(c) for c in command)
+
+
+def run_recbole_sasrec(data_dir: str | Path, **options: Any) -> PeerRun:
+    """``benchmarks/peers/recbole_sasrec.py --data-dir DATA_DIR ...`` (see that script)."""
+    run_kw = {
+        k: options.pop(k)
+        for k in ("out", "threads", "env", "timeout", "stream", "python")
+        if k in options
+    }
+    return run_peer("recbole_sasrec", {"data_dir": data_dir, **options}, **run_kw)
+
+
+def run_rechub_multitask(
+    train: str | Path, valid: str | Path, test: str | Path, **options: Any
+) -> PeerRun:
+    """``benchmarks/peers/rechub_multitask.py --train ... --valid ... --test ...``."""
+    run_kw = {
+        k: options.pop(k)
+        for k in ("out", "threads", "env", "timeout", "stream", "python")
+        if k in options
+    }
+    return run_peer(
+        "rechub_multitask", {"train": train, "valid": valid, "test": test, **options}, **run_kw
+    )
+
+
+__all__ = [
+    "PEERS_PYTHON_ENV",
+    "SETUP_COMMANDS",
+    "PeerError",
+    "PeerRun",
+    "PeersUnavailable",
+    "check_peers",
+    "cli_args",
+    "peer_env",
+    "peer_script",
+    "peers_python",
+    "repo_root",
+    "run_peer",
+    "run_recbole_sasrec",
+    "run_rechub_multitask",
+]

@@ -1,0 +1,58 @@
+"""Multi-task rankers: Shared-Bottom, MMoE, PLE and ESMM trained with multi-objective strategies.
+
+``MultiTaskRanker`` is the entry point: tasks (:class:`TaskSpec`), features
+(:class:`FeatureSpec`), an architecture and a strategy in, per-task predictions out.
+``funnel_rows`` reads explicit ratings as an engage / like / rating funnel.
+"""
+
+from ._config import TrainConfig, run_training
+from ._features import (
+    EncodedFeatures,
+    FeatureSpec,
+    TaskSpec,
+    encode_features,
+    funnel_rows,
+    funnel_tasks,
+)
+from ._models import (
+    ARCHITECTURES,
+    ESMM,
+    PLE,
+    Batch,
+    MMoE,
+    MultiTaskModel,
+    SharedBottom,
+    build_model,
+)
+from ._ranker import MultiTaskRanker
+from ._strategies import STRATEGIES, Strategy, get_strategy
+from ._trainer import EpochRecord, History, Regularizer, Trainer, encode_rows, task_metrics
+
+__all__ = [
+    "ARCHITECTURES",
+    "ESMM",
+    "PLE",
+    "STRATEGIES",
+    "Batch",
+    "EncodedFeatures",
+    "EpochRecord",
+    "FeatureSpec",
+    "History",
+    "MMoE",
+    "MultiTaskModel",
+    "MultiTaskRanker",
+    "Regularizer",
+    "SharedBottom",
+    "Strategy",
+    "TaskSpec",
+    "TrainConfig",
+    "Trainer",
+    "build_model",
+    "encode_features",
+    "encode_rows",
+    "funnel_rows",
+    "funnel_tasks",
+    "get_strategy",
+    "run_training",
+    "task_metrics",
+]

@@ -1,0 +1,342 @@
+"""``TrainConfig`` (a TOML file) and ``run_training``: data -> split -> rows -> fit -> test.
+
+A config names the dataset and split, how rows are built (the engage / like / rating funnel,
+or the interactions with their own label columns), the tasks, the architecture, the
+strategy and the trainer. ``run_training`` writes the fitted model and ``metrics.json`` into
+the output folder and returns the same figures as a dict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .._validation import DataFileError, ParetorecError, check_file
+from ..data import Dataset, carve_validation, load_dataset, stratified_split
+from ._features import FeatureSpec, TaskSpec, funnel_rows, funnel_tasks
+from ._ranker import MultiTaskRanker
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSection(_Strict):
+    """Dataset and split: per-user stratified train / test, validation carved from train."""
+
+    dataset: str = "movielens-100k"
+    data_dir: str | None = None
+    download: bool = False
+    split: Literal["stratified"] = "stratified"
+    ratio: float = Field(0.75, gt=0, lt=1)
+    seed: int = 42
+    validation_ratio: float = Field(0.8, gt=0, lt=1)
+    validation_seed: int = 1
+
+
+class RowsSection(_Strict):
+    """How rows are built: ``funnel`` (rated + sampled unrated pairs) or ``interactions``."""
+
+    kind: Literal["funnel", "interactions"] = "funnel"
+    negatives_per_positive: int = Field(1, ge=0)
+    eval_negatives_per_positive: int = Field(1, ge=0)
+    rating_column: str = "rating"
+    like_threshold: float = 4.0
+    seed: int = 0
+
+
+class TaskSection(_Strict):
+    name: str
+    kind: Literal["binary", "regression"] = "binary"
+    column: str | None = None
+    mask_column: str | None = None
+    value_range: tuple[float, float] | None = None
+
+    def spec(self) -> TaskSpec:
+        return TaskSpec(self.name, self.kind, self.column, self.mask_column, self.value_range)
+
+
+def _funnel_sections() -> tuple[TaskSection, ...]:
+    return tuple(TaskSection(**t.to_dict()) for t in funnel_tasks())
+
+
+class FeaturesSection(_Strict):
+    """Mirrors :class:`FeatureSpec`; ``infer = true`` (default) infers the column lists
+    from the dataset (``user_history`` applies either way)."""
+
+    infer: bool = True
+    user_id: bool = True
+    item_id: bool = True
+    user_categorical: tuple[str, ...] = ()
+    item_categorical: tuple[str, ...] = ()
+    item_multi: tuple[str, ...] = ()
+    user_dense: tuple[str, ...] = ()
+    item_dense: tuple[str, ...] = ()
+    row_dense: tuple[str, ...] = ()
+    user_history: str | None = None
+
+    def spec(self, dataset: Dataset | None = None) -> FeatureSpec | None:
+        """The explicit spec, or the inferred one with this history (``None``: infer at fit)."""
+        if self.infer:
+            if self.user_history is None:
+                return None
+            if dataset is None:
+                return None
+            inferred = FeatureSpec.infer(dataset).to_dict()
+            return FeatureSpec.from_dict({**inferred, "user_history": self.user_history})
+        return FeatureSpec(**self.model_dump(exclude={"infer"}))
+
+
+class ModelSection(_Strict):
+    architecture: Literal["shared_bottom", "mmoe", "ple", "esmm"] = "mmoe"
+    params: dict[str, Any] = Field(default_factory=dict)
+    embedding_dim: int = Field(16, gt=0)
+    tower_units: tuple[int, ...] = (32,)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    embedding_dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: bool = False
+    id_bias: bool = True
+    fm: bool = False
+    features: FeaturesSection = FeaturesSection()
+    item_vectors: str | None = None
+
+
+class StrategySection(_Strict):
+    name: str = "fixed"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainerSection(_Strict):
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(1024, gt=0)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    patience: int | None = Field(3, ge=0)
+    monitor_task: str | None = None
+    monitor_metric: Literal["auc", "logloss", "rmse", "loss"] | None = None
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    progress: bool = True
+    num_threads: int | None = Field(None, gt=0)
+
+
+class TrainConfig(_Strict):
+    """Everything ``paretorec train CONFIG`` needs; every field has a default."""
+
+    name: str = "train"
+    output_dir: str = "runs/train"
+    #: After validation picked the best epoch, train again on train + validation rows for
+    #: that many epochs; the test figures (and the saved model) are the refitted model's.
+    refit: bool = False
+    data: DataSection = DataSection()
+    rows: RowsSection = RowsSection()
+    tasks: tuple[TaskSection, ...] = Field(default_factory=_funnel_sections)
+    model: ModelSection = ModelSection()
+    strategy: StrategySection = StrategySection()
+    trainer: TrainerSection = TrainerSection()
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        file = check_file(path, "config")
+        try:
+            raw = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise DataFileError(f"config: {file} is not valid TOML: {exc}") from exc
+        return cls.from_dict(raw, source=str(file))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ParetorecError(f"{source}: {_first_error(exc)}") from None
+        try:
+            config.ranker()  # architecture params, strategy params, monitor: checked now
+        except ParetorecError as exc:
+            raise ParetorecError(f"{source}: {exc}") from None
+        return config
+
+    def task_specs(self) -> tuple[TaskSpec, ...]:
+        return tuple(t.spec() for t in self.tasks)
+
+    def ranker(self, dataset: Dataset | None = None) -> MultiTaskRanker:
+        """The (unfitted) ranker this config describes (``dataset`` resolves inferred features)."""
+        model, trainer = self.model, self.trainer
+        return MultiTaskRanker(
+            model.architecture,
+            self.task_specs(),
+            strategy=self.strategy.name,
+            strategy_params=self.strategy.params,
+            features=model.features.spec(dataset),
+            architecture_params=model.params,
+            embedding_dim=model.embedding_dim,
+            tower_units=model.tower_units,
+            dropout=model.dropout,
+            embedding_dropout=model.embedding_dropout,
+            batch_norm=model.batch_norm,
+            id_bias=model.id_bias,
+            fm=model.fm,
+            **trainer.model_dump(),
+        )
+
+
+def _first_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown field {where!r}")
+        else:
+            problems.append(f"field {where!r}: {error['msg']}, got {error.get('input')!r}")
+    return "; ".join(problems)
+
+
+# --------------------------------------------------------------------------- run
+def build_rows(
+    config: TrainConfig, dataset: Dataset
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test rows of ``config`` over ``dataset``."""
+    data, rows = config.data, config.rows
+    split = carve_validation(
+        stratified_split(dataset, ratio=data.ratio, seed=data.seed),
+        ratio=data.validation_ratio,
+        seed=data.validation_seed,
+    )
+    if split.valid is None:  # carve_validation always sets it
+        raise RuntimeError("carve_validation returned no validation part")
+    parts = {"train": split.train, "valid": split.valid, "test": split.test}
+    if rows.kind == "interactions":
+        train, valid, test = (part.interactions.reset_index(drop=True) for part in parts.values())
+        return train, valid, test
+    out = []
+    for j, (name, part) in enumerate(parts.items()):
+        out.append(
+            funnel_rows(
+                part,
+                negatives_per_positive=(
+                    rows.negatives_per_positive
+                    if name == "train"
+                    else rows.eval_negatives_per_positive
+                ),
+                rating_column=rows.rating_column,
+                like_threshold=rows.like_threshold,
+                # Evaluation negatives are pairs rated nowhere; training ones only avoid train.
+                exclude=None if name == "train" else dataset,
+                seed=rows.seed + j,
+            )
+        )
+    return out[0], out[1], out[2]
+
+
+def run_training(
+    config: TrainConfig, *, dataset: Dataset | None = None, save: bool = True
+) -> dict[str, Any]:
+    """Load data, split, build rows, fit, evaluate on validation and test, save.
+
+    ``dataset`` overrides ``config.data.dataset`` (already loaded data, tests). With
+    ``save`` the model goes to ``<output_dir>/model`` and the result to
+    ``<output_dir>/metrics.json``. Returns the result: row counts, validation and test
+    metrics, the training history summary and timings. With ``config.refit`` the validation
+    figures are the first model's (the one validation chose the epoch for) and the test
+    figures the refitted model's.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ParetorecError(f"config must be a TrainConfig, got {type(config).__name__}")
+    started = time.perf_counter()
+    if dataset is None:
+        dataset = load_dataset(
+            config.data.dataset, config.data.data_dir, download=config.data.download
+        )
+    elif not isinstance(dataset, Dataset):
+        raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
+    train_rows, valid_rows, test_rows = build_rows(config, dataset)
+    item_vectors = None
+    if config.model.item_vectors is not None:
+        file = check_file(config.model.item_vectors, "model.item_vectors")
+        try:
+            item_vectors = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataFileError(f"model.item_vectors: cannot read {file}: {exc}") from exc
+    ranker = config.ranker(dataset)
+    fit_started = time.perf_counter()
+    ranker.fit(train_rows, valid_rows, dataset=dataset, item_vectors=item_vectors)
+    fit_seconds = time.perf_counter() - fit_started
+    history = ranker.history
+    valid_metrics = ranker.evaluate(valid_rows)
+    refit_epochs = None
+    first_test: dict[str, float] | None = None
+    if config.refit and history.best_epoch is not None:
+        refit_epochs = history.best_epoch
+        first_test = ranker.evaluate(test_rows)
+        params = {**ranker.get_params(), "epochs": refit_epochs, "patience": None}
+        ranker = MultiTaskRanker(**params).fit(
+            pd.concat([train_rows, valid_rows], ignore_index=True),
+            dataset=dataset,
+            item_vectors=item_vectors,
+        )
+        fit_seconds = time.perf_counter() - fit_started
+    result: dict[str, Any] = {
+        "name": config.name,
+        "dataset": dataset.name,
+        "architecture": config.model.architecture,
+        "strategy": config.strategy.name,
+        "rows": {"train": len(train_rows), "valid": len(valid_rows), "test": len(test_rows)},
+        "valid": valid_metrics,
+        "test": ranker.evaluate(test_rows),
+        "best_epoch": history.best_epoch,
+        "refit_epochs": refit_epochs,
+        "test_before_refit": first_test,
+        "epochs_run": len(history.epochs),
+        "monitor": history.monitor,
+        "samples_per_second": history.samples_per_second,
+        "fit_seconds": fit_seconds,
+        "total_seconds": time.perf_counter() - started,
+        "config": config.model_dump(mode="json"),
+        "history": history.to_dict(),
+    }
+    result = _finite_or_none(result)
+    if save:
+        output = Path(config.output_dir)
+        ranker.save(output / "model")
+        _write_json(output / "metrics.json", result)
+        result["output_dir"] = str(output)
+    return result
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN / inf become None so metrics.json stays standard JSON."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=2, sort_keys=True)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,296 @@
+"""Item text templates: one string per item code, ready for a sentence encoder.
+
+Every dataset gets a sensible default (:func:`item_texts` with ``template=None``):
+
+- MovieLens (100k, 1m): ``"Title (Year) | Genre, Genre"``. The release titles already end
+  in ``(1995)``; the year is written once, and a trailing article is moved back to the
+  front (``"Usual Suspects, The"`` -> ``"The Usual Suspects"``) because the language model
+  reads natural titles better. The placeholder title ``"unknown"`` and the placeholder
+  genre ``"unknown"`` carry no information and are dropped.
+- Amazon-Scientific: the release's ``text`` column, which already is
+  ``"Title. Category path. Brand."``.
+- Any other dataset: its ``text`` column when it has one, else the non-empty text-like
+  columns (strings, or lists of strings) joined with ``" | "``; id and URL columns are
+  skipped.
+
+A template can also be a format string over item-table columns (``"{title} | {genres}"``;
+list-valued columns are joined with ``", "``, missing values become ``""``) or a callable
+taking one row (a mapping of column -> value) and returning the text.
+
+Empty text is a policy (``empty_text``), applied here, where the item ids are known:
+
+- ``"zero"`` (default): the text stays ``""``; :class:`~paretorec.text.TextEncoder` maps
+  blank text to a zero vector, so a hybrid model falls back on its id embedding.
+- ``"error"``: refuse, listing how many items have no text and the first ids.
+- ``"placeholder"``: use the item id as the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._validation import ParetorecError, check_choice, show
+from ..data import Dataset
+
+EmptyTextPolicy = Literal["zero", "error", "placeholder"]
+EMPTY_TEXT_POLICIES: tuple[str, ...] = ("zero", "error", "placeholder")
+Template = str | Callable[[Mapping[str, Any]], str]
+
+MOVIELENS_DATASETS = ("movielens-100k", "movielens-1m")
+AMAZON_DATASETS = ("amazon-scientific",)
+
+_TRAILING_YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
+# Articles MovieLens moves to the end of a title ("Seventh Seal, The", "Cage aux Folles, La").
+_ARTICLES = ("The", "A", "An", "La", "Le", "Les", "L'", "Il", "Der", "Die", "Das", "Det",
+             "El", "Los", "Las", "Lo", "Un", "Une", "Una", "Den")  # fmt: skip
+_TRAILING_ARTICLE = re.compile(r"^(?P<body>.+), (?P<article>" + "|".join(_ARTICLES) + r")$")
+_PLACEHOLDERS = frozenset({"unknown"})
+_SKIPPED_COLUMN = re.compile(r"(^id$|_id$|url)", re.IGNORECASE)
+
+
+def item_texts(
+    dataset: Dataset,
+    template: Template | None = None,
+    *,
+    empty_text: EmptyTextPolicy = "zero",
+) -> list[str]:
+    """One text per item code, in code order (``texts[code]`` describes ``item_ids[code]``).
+
+    Args:
+        dataset: any :class:`~paretorec.data.Dataset`; its ``items`` table is read.
+        template: ``None`` for the dataset's default (see the module docstring), a format
+            string over item-table columns such as ``"{title} | {genres}"``, or a callable
+            ``row -> str`` where ``row`` maps column names to the item's values.
+        empty_text: what to do with items whose text is empty or whitespace: ``"zero"``
+            keeps ``""`` (the encoder returns a zero vector for it), ``"error"`` raises,
+            ``"placeholder"`` uses the item id.
+
+    Returns:
+        A list of ``dataset.n_items`` strings, stripped of surrounding whitespace.
+    """
+    if not isinstance(dataset, Dataset):
+        raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
+    check_choice(empty_text, "empty_text", EMPTY_TEXT_POLICIES)
+    items = _item_table(dataset)
+    if template is None:
+        texts = default_texts(dataset)
+    elif isinstance(template, str):
+        texts = format_texts(items, template, dataset_name=dataset.name)
+    elif callable(template):
+        texts = _call_template(items, template)
+    else:
+        raise ParetorecError(
+            "template must be None, a format string or a callable row -> str; "
+            f"got {show(template)} ({type(template).__name__})"
+        )
+    texts = [_collapse(text) for text in texts]
+    return _apply_empty_policy(texts, dataset, empty_text)
+
+
+def default_texts(dataset: Dataset) -> list[str]:
+    """The dataset's default item texts (before the empty-text policy)."""
+    items = _item_table(dataset)
+    if dataset.name in MOVIELENS_DATASETS or dataset.name.startswith("movielens"):
+        return movielens_texts(items)
+    if "text" in items.columns:
+        return [display(value) for value in items["text"]]
+    columns = _text_like_columns(items)
+    if not columns:
+        raise ParetorecError(
+            f"dataset {dataset.name!r} has no text columns in its item table "
+            f"(columns: {', '.join(map(str, items.columns))}); pass template, e.g. "
+            "template='{title} | {genres}', or a callable row -> str"
+        )
+    rows = zip(*(items[c].tolist() for c in columns), strict=True)
+    return [" | ".join(part for part in map(display, row) if part) for row in rows]
+
+
+def movielens_texts(items: pd.DataFrame) -> list[str]:
+    """``"Title (Year) | Genre, Genre"`` for a MovieLens item table (title, year, genres)."""
+    if "title" not in items.columns:
+        raise ParetorecError(
+            "a MovieLens item table must have a 'title' column; "
+            f"columns present: {', '.join(map(str, items.columns))}"
+        )
+    years = items["year"].tolist() if "year" in items.columns else [None] * len(items)
+    genres = items["genres"].tolist() if "genres" in items.columns else [()] * len(items)
+    return [
+        movielens_text(title, year, genre)
+        for title, year, genre in zip(items["title"].tolist(), years, genres, strict=True)
+    ]
+
+
+def movielens_text(title: Any, year: Any = None, genres: Any = ()) -> str:
+    """One MovieLens item as ``"Title (Year) | Genre, Genre"`` (parts left out when absent).
+
+    >>> movielens_text("Usual Suspects, The (1995)", 1995, ("Crime", "Thriller"))
+    'The Usual Suspects (1995) | Crime, Thriller'
+    """
+    name = display(title)
+    if name.lower() in _PLACEHOLDERS:
+        return ""
+    found = _TRAILING_YEAR.search(name)
+    year_text = display(year)
+    if found:
+        name = name[: found.start()]
+        year_text = year_text or found.group(1)
+    name = _front_article(name)
+    kept_genres = [
+        g for g in map(display, _as_list(genres)) if g and g.lower() not in _PLACEHOLDERS
+    ]
+    text = f"{name} ({year_text})" if name and year_text else name
+    if kept_genres:
+        text = f"{text} | {', '.join(kept_genres)}" if text else ", ".join(kept_genres)
+    return text
+
+
+def format_texts(items: pd.DataFrame, template: str, *, dataset_name: str = "dataset") -> list[str]:
+    """Fill a format string (``"{title} | {genres}"``) with each row's display values."""
+    fields = _template_fields(template)
+    missing = [f for f in fields if f not in items.columns]
+    if missing:
+        raise ParetorecError(
+            f"template refers to column {missing[0]!r}, which the item table of "
+            f"{dataset_name!r} does not have; available columns: "
+            f"{', '.join(map(str, items.columns))}"
+        )
+    columns = {f: [display(v) for v in items[f].tolist()] for f in fields}
+    texts = []
+    for row in range(len(items)):
+        values = {f: columns[f][row] for f in fields}
+        try:
+            texts.append(template.format_map(values))
+        except (ValueError, TypeError) as exc:  # a format spec that does not fit a string
+            raise ParetorecError(f"template {template!r} cannot be applied: {exc}") from exc
+    return texts
+
+
+def display(value: Any) -> str:
+    """A cell as text: missing -> ``""``, lists joined with ``", "``, ``1995.0`` -> ``"1995"``."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray, pd.Series)):
+        return ", ".join(part for part in map(display, value) if part)
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value).strip()
+
+
+# --------------------------------------------------------------------------- helpers
+def _item_table(dataset: Dataset) -> pd.DataFrame:
+    items = dataset.items
+    if len(items) != dataset.n_items:
+        # Datasets built by hand may carry no item table; the ids are then the only text.
+        return pd.DataFrame({"item_id": dataset.item_ids})
+    return items
+
+
+def _front_article(title: str) -> str:
+    head, sep, rest = title.partition(" (")  # "Seventh Seal, The (Sjunde inseglet, Det)"
+    match = _TRAILING_ARTICLE.match(head)
+    if match is None:
+        return title
+    article = match["article"]
+    joined = f"{article}{match['body']}" if article.endswith("'") else f"{article} {match['body']}"
+    return joined + sep + rest
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value is pd.NA:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    if isinstance(value, Sequence | np.ndarray | set | frozenset):
+        return list(value)
+    return [value]
+
+
+def _template_fields(template: str) -> list[str]:
+    fields: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ParetorecError(f"template {template!r} is not a valid format string: {exc}") from exc
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        if not field or not re.fullmatch(r"[^.\[\]]+", field):
+            raise ParetorecError(
+                f"template fields must be item-table column names such as {{title}}; "
+                f"got {{{field}}} in {template!r}"
+            )
+        if field not in fields:
+            fields.append(field)
+    if not fields:
+        raise ParetorecError(
+            f"template {template!r} names no column; use fields such as '{{title}} | {{genres}}'"
+        )
+    return fields
+
+
+def _call_template(items: pd.DataFrame, template: Callable[[Mapping[str, Any]], str]) -> list[str]:
+    texts = []
+    for position, row in enumerate(items.to_dict(orient="records")):
+        text = template({str(key): value for key, value in row.items()})
+        if not isinstance(text, str):
+            raise ParetorecError(
+                f"template callable must return a str; for item code {position} it returned "
+                f"{show(text)} ({type(text).__name__})"
+            )
+        texts.append(text)
+    return texts
+
+
+def _text_like_columns(items: pd.DataFrame) -> list[str]:
+    columns = []
+    for column in items.columns:
+        if _SKIPPED_COLUMN.search(str(column)):
+            continue
+        values = [v for v in items[column].tolist() if display(v)]
+        if values and all(_is_text_like(v) for v in values):
+            columns.append(str(column))
+    return columns
+
+
+def _is_text_like(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+        return all(isinstance(v, str) for v in value)
+    return False
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _apply_empty_policy(texts: list[str], dataset: Dataset, policy: str) -> list[str]:
+    empty = [code for code, text in enumerate(texts) if not text]
+    if not empty or policy == "zero":
+        return texts
+    if policy == "error":
+        first = ", ".join(repr(display(dataset.item_ids[c])) for c in empty[:5])
+        raise ParetorecError(
+            f"{len(empty)} of {len(texts)} items of {dataset.name!r} have empty text "
+            f"(first ids: {first}); pass empty_text='zero' (zero vectors) or "
+            "empty_text='placeholder' (the item id as text)"
+        )
+    for code in empty:  # "placeholder"
+        texts[code] = display(dataset.item_ids[code])
+    return texts

@@ -1,0 +1,193 @@
+"""The peer launcher, driven with fake peer scripts under our own interpreter.
+
+Nothing here needs ``.venv-peers``; the one check that does is skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from paretorec.benchmarks import _peers
+from paretorec.benchmarks._peers import (
+    PeerError,
+    PeersUnavailable,
+    cli_args,
+    peer_env,
+    peers_python,
+    run_peer,
+)
+
+FAKE = textwrap.dedent(
+    """
+    import argparse, json, os, sys, time
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--mode", default="ok")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--cols", default="")
+    p.add_argument("--flag", action="store_true")
+    a = p.parse_args()
+    print("starting", a.mode, flush=True)
+    if a.mode == "fail":
+        for i in range(100):
+            print(f"noise {i}", file=sys.stderr)
+        print("ValueError: the real reason", file=sys.stderr)
+        sys.exit(3)
+    if a.mode == "sleep":
+        time.sleep(60)
+    if a.mode == "noresult":
+        sys.exit(0)
+    if a.mode == "badjson":
+        open(a.out, "w").write("{not json")
+        sys.exit(0)
+    env = {k: os.environ.get(k) for k in (
+        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",
+        "PYTHONPATH", "TQDM_DISABLE", "EXTRA")}
+    json.dump({"args": sys.argv[1:], "threads": a.threads, "epochs": a.epochs,
+               "cols": a.cols, "flag": a.flag, "env": env}, open(a.out, "w"))
+    print("done", flush=True)
+    """
+)
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Path:
+    path = tmp_path / "fake_peer.py"
+    path.write_text(FAKE)
+    return path
+
+
+def run_fake(fake: Path, options, **kw):
+    return run_peer(fake, options, python=sys.executable, **kw)
+
+
+def test_result_args_and_environment(fake: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/src")
+    lines: list[str] = []
+    run = run_fake(
+        fake,
+        {"epochs": 4, "cols": ["a", "b"], "flag": True, "mode": None},
+        out=tmp_path / "sub" / "r.json",
+        threads=3,
+        env={"EXTRA": "x"},
+        stream=lines.append,
+    )
+    r = run.result
+    assert r["epochs"] == 4 and r["cols"] == "a,b" and r["flag"] is True and r["threads"] == 3
+    assert r["env"] == {
+        "OMP_NUM_THREADS": "3",
+        "MKL_NUM_THREADS": "3",
+        "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+        "PYTHONPATH": None,
+        "TQDM_DISABLE": "1",
+        "EXTRA": "x",
+    }
+    assert lines == ["starting ok", "done"] and run.stdout_tail == lines
+    assert run.returncode == 0 and run.seconds > 0
+    assert (tmp_path / "sub" / "r.json").is_file()
+
+
+def test_temporary_result_file_is_removed(fake: Path) -> None:
+    run = run_fake(fake, ["--epochs", "2"], stream=False, threads=None)
+    out = Path(run.result["args"][run.result["args"].index("--out") + 1])
+    assert run.result["epochs"] == 2 and "--threads" not in run.result["args"]
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_failure_raises_with_stderr_tail(fake: Path) -> None:
+    with pytest.raises(PeerError) as info:
+        run_fake(fake, {"mode": "fail"}, stream=False)
+    msg = str(info.value)
+    assert "exit code 3" in msg and "ValueError: the real reason" in msg
+    assert "noise 99" in msg and "noise 0\n" not in msg  # only the tail
+    assert "--mode fail" in msg
+
+
+@pytest.mark.parametrize("mode", ["noresult", "badjson"])
+def test_missing_or_bad_result_raises(fake: Path, mode: str) -> None:
+    with pytest.raises(PeerError, match="unreadable"):
+        run_fake(fake, {"mode": mode}, stream=False)
+
+
+def test_stale_result_is_not_read(fake: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps({"old": True}))
+    with pytest.raises(PeerError, match="unreadable"):
+        run_fake(fake, {"mode": "noresult"}, out=out, stream=False)
+
+
+def test_timeout_kills_the_peer(fake: Path) -> None:
+    start = time.perf_counter()
+    with pytest.raises(PeerError, match="timed out"):
+        run_fake(fake, {"mode": "sleep"}, timeout=1.0, stream=False)
+    assert time.perf_counter() - start < 30
+
+
+def test_peers_python_from_environment(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(_peers.PEERS_PYTHON_ENV, sys.executable)
+    assert peers_python() == Path(sys.executable)
+    missing = tmp_path / "nope" / "python"
+    monkeypatch.setenv(_peers.PEERS_PYTHON_ENV, str(missing))
+    with pytest.raises(PeersUnavailable) as info:
+        peers_python()
+    msg = str(info.value)
+    assert str(missing) in msg and "python3 -m venv .venv-peers" in msg
+    assert "pip install torch==2.13.0 recbole torch-rechub" in msg
+    assert peers_python(required=False) is None
+
+
+def test_default_location_is_the_repo_venv(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv(_peers.PEERS_PYTHON_ENV, raising=False)
+    monkeypatch.setattr(_peers, "repo_root", lambda: tmp_path)
+    with pytest.raises(PeersUnavailable, match=r"\.venv-peers"):
+        peers_python()
+    py = tmp_path / ".venv-peers" / "bin" / "python"
+    py.parent.mkdir(parents=True)
+    py.write_text("#!/bin/sh\n")
+    py.chmod(0o755)
+    assert peers_python() == py
+
+
+def test_run_peer_without_interpreter_names_setup(fake: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(_peers.PEERS_PYTHON_ENV, str(tmp_path / "missing"))
+    with pytest.raises(PeersUnavailable, match=r"venv-peers"):
+        run_peer(fake, {}, stream=False)
+
+
+def test_cli_args() -> None:
+    assert cli_args({"data_dir": Path("/d"), "n_layers": 2, "dry": False, "x": None}) == [
+        "--data-dir",
+        "/d",
+        "--n-layers",
+        "2",
+    ]
+    assert cli_args({"--raw": 1, "v": True}) == ["--raw", "1", "--v"]
+    assert cli_args(["--a", 1]) == ["--a", "1"]
+
+
+def test_peer_scripts_exist_and_never_import_paretorec() -> None:
+    for name in ("recbole_sasrec", "rechub_multitask"):
+        text = _peers.peer_script(name).read_text()
+        assert not re.search(r"^\s*(import|from)\s+paretorec", text, re.MULTILINE), name
+    with pytest.raises(PeerError):
+        _peers.peer_script("no_such_peer")
+
+
+def test_peer_env_threads_optional(monkeypatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert peer_env()["OMP_NUM_THREADS"] == "7"
+    assert peer_env(2)["OMP_NUM_THREADS"] == "2"
+
+
+@pytest.mark.skipif(peers_python(required=False) is None, reason="no peers environment")
+def test_peers_environment_imports() -> None:
+    versions = _peers.check_peers()
+    assert versions["recbole"] == "1.2.1"
