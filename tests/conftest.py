@@ -20,7 +20,7 @@ def shared_data_dir() -> Path | None:
     """``$PARETOREC_DATA_DIR``, else ``<repo>/../shared/data`` when it exists."""
     env = os.environ.get("PARETOREC_DATA_DIR")
     if env:
-        return Path(env)
+        return Path(env).resolve()  # tests may change the working directory
     default = REPO.parent / "shared" / "data"
     return default if default.is_dir() else None
 

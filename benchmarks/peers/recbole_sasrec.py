@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save-topk", default=None, help="CSV: user,target,topk (space-separated)")
     p.add_argument("--save-scores", default=None, help=".npy float32 [n_test, n_items]")
     p.add_argument("--work-dir", default=None, help="scratch folder (default: a temp dir)")
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="RecBole checkpoint (.pth, or a folder: its newest .pth) of an interrupted run with "
+        "the same settings; training goes on after the checkpoint's epoch (checkpoints are "
+        "written at each new best validation score)",
+    )
     p.add_argument("--keep-work-dir", action="store_true")
     return p.parse_args(argv)
 
@@ -240,6 +247,21 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     trainer._train_epoch = timed_train_epoch
 
+    resumed_from = None
+    if args.resume:
+        resume = Path(args.resume)
+        if resume.is_dir():
+            found = sorted(resume.rglob("*.pth"), key=lambda f: f.stat().st_mtime)
+            if not found:
+                raise SystemExit(f"no .pth checkpoint under {resume}")
+            resume = found[-1]
+        trainer.resume_checkpoint(resume)  # also makes it the file later bests overwrite
+        resumed_from = {
+            "checkpoint": str(resume),
+            "start_epoch": trainer.start_epoch,
+            "best_valid_score": float(trainer.best_valid_score),
+        }
+
     t0 = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(
         train_data,
@@ -253,7 +275,12 @@ def run(args: argparse.Namespace, work: Path) -> int:
     t0 = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     test_seconds = time.perf_counter() - t0
-    best_epoch = int(np.argmax(valid_history)) if valid_history else None
+    start_epoch = resumed_from["start_epoch"] if resumed_from else 0
+    best_epoch = int(np.argmax(valid_history)) + start_epoch if valid_history else None
+    if resumed_from and (
+        not valid_history or max(valid_history) <= resumed_from["best_valid_score"]
+    ):
+        best_epoch = start_epoch - 1  # the checkpoint's epoch stayed the best
 
     # Per-row top-k with the best model (trainer.evaluate loaded it into trainer.model); always
     # computed, so that metrics_from_topk can be checked against RecBole's evaluator.
@@ -319,6 +346,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
         "valid_metric": config["valid_metric"],
         "valid_history": valid_history,
         "epochs_run": len(epoch_seconds),
+        "last_epoch": start_epoch + len(epoch_seconds) - 1,
+        "resumed_from": resumed_from,
         "best_epoch": best_epoch,
         "train_seconds": float(sum(epoch_seconds)),
         "fit_seconds": fit_seconds,

@@ -129,7 +129,7 @@ def evaluate(
 @app.command("bench")
 @_friendly_errors
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark name (movielens100k, fullsort).")],
+    name: Annotated[str, typer.Argument(help="Benchmark name (see benchmarks/).")],
     output_dir: Annotated[Path, typer.Option(help="Where results JSON goes.")] = Path(
         "benchmarks/results"
     ),

@@ -32,7 +32,7 @@ def test_data_list() -> None:
     [
         (
             ["bench", "nope"],
-            r"benchmark must be one of fullsort, ml100k_pareto, movielens100k; got 'nope'",
+            r"benchmark must be one of amazon_scientific, fullsort, ml100k_pareto, movielens100k, simulator_funnel, text_encoding; got 'nope'",
         ),
         (["data", "info", "ml-20m"], r"dataset must be one of .*; got 'ml-20m'"),
         (["evaluate", "--k", "0"], r"k must be a positive int, got 0"),
@@ -42,6 +42,11 @@ def test_data_list() -> None:
         (
             ["pareto", "examples/pareto_ml100k.toml", "--n-trials", "0"],
             r"n_trials must be a positive int, got 0",
+        ),
+        (["train", "no-such.toml"], r"config: file not found: no-such.toml"),
+        (
+            ["train", "examples/train_ml100k_mmoe.toml", "--epochs", "0"],
+            r"epochs must be a positive int, got 0",
         ),
         (
             ["data", "download", "movielens-100k", "--sha256", "xyz"],
