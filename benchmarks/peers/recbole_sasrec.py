@@ -59,6 +59,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save-scores", default=None, help=".npy float32 [n_test, n_items]")
     p.add_argument("--work-dir", default=None, help="scratch folder (default: a temp dir)")
     p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="with --resume: no training, evaluate the checkpoint on the test file",
+    )
+    p.add_argument(
         "--resume",
         default=None,
         help="RecBole checkpoint (.pth, or a folder: its newest .pth) of an interrupted run with "
@@ -117,6 +122,8 @@ def ndcg_recall_from_ranks(ranks, ks):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.resume:
+        args.resume = str(Path(args.resume).resolve())  # before run() changes directory
     work = Path(args.work_dir).resolve() if args.work_dir else Path(tempfile.mkdtemp(prefix="rb_"))
     try:
         return run(args, work)
@@ -219,7 +226,12 @@ def run(args: argparse.Namespace, work: Path) -> int:
         "metric_decimal_place": 6,
     }
 
-    config = Config(model=SASRec, dataset=name, config_dict=config_dict)
+    # RecBole's Config also reads ``--key=value`` from sys.argv (over config_dict): hide ours.
+    saved_argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        config = Config(model=SASRec, dataset=name, config_dict=config_dict)
+    finally:
+        sys.argv = saved_argv
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = logging.getLogger()
@@ -263,13 +275,18 @@ def run(args: argparse.Namespace, work: Path) -> int:
         }
 
     t0 = time.perf_counter()
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data,
-        valid_data,
-        saved=True,
-        show_progress=False,
-        callback_fn=lambda epoch, score: valid_history.append(float(score)),
-    )
+    if args.eval_only:
+        if not resumed_from:
+            raise SystemExit("--eval-only needs --resume")
+        best_valid_score, best_valid_result = trainer.best_valid_score, None
+    else:
+        best_valid_score, best_valid_result = trainer.fit(
+            train_data,
+            valid_data,
+            saved=True,
+            show_progress=False,
+            callback_fn=lambda epoch, score: valid_history.append(float(score)),
+        )
     fit_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()

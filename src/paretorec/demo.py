@@ -164,12 +164,15 @@ def run_cold_start(
         f"{time.perf_counter() - started:.1f}s",
         markup=False,
     )
-    epochs = 2 if quick else 10
+    epochs = 2 if quick else 5
     candidates: list[tuple[str, Any]] = [
         ("random", create_model("random", seed=0)),
         ("ease", create_model("ease")),
-        ("sequential id", SequentialTransformer("id", epochs=epochs, seed=0)),
-        ("sequential hybrid", SequentialTransformer("hybrid", epochs=epochs, seed=0)),
+        ("sequential id", SequentialTransformer("id", epochs=epochs, seed=0, show_progress=True)),
+        (
+            "sequential hybrid",
+            SequentialTransformer("hybrid", epochs=epochs, seed=0, show_progress=True),
+        ),
     ]
     rows: list[dict[str, Any]] = []
     # Shuffled pools: ties (a model that knows nothing about cold items scores them all
@@ -179,11 +182,10 @@ def run_cold_start(
     pools = {"warm": rng.permutation(warm), "cold": rng.permutation(cold)}
     for name, model in candidates:
         started = time.perf_counter()
-        with console.status(f"training {name} ..."):
-            if isinstance(model, SequentialTransformer):
-                model.fit(split.train, item_vectors=vectors)
-            else:
-                model.fit(split.train)
+        if isinstance(model, SequentialTransformer):  # shows its own progress bar
+            model.fit(split.train, item_vectors=vectors)
+        else:
+            model.fit(split.train)
         seconds = time.perf_counter() - started
         metrics: dict[str, float] = {}
         for part, pool in pools.items():

@@ -93,3 +93,7 @@ def test_demo_end_to_end(ml100k_dir: Path, tmp_path: Path) -> None:
     assert {row["name"] for row in rows} == {"random", "popularity", "itemknn", "ease", "bpr"}
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3
+    # language-model item vectors: warm vs cold items
+    assert "cold_ndcg" in result.output and "from the cache" in result.output
+    cold = json.loads((out / "cold_start" / "metrics.json").read_text())
+    assert {row["name"] for row in cold} >= {"ease", "sequential id", "sequential hybrid"}

@@ -160,6 +160,11 @@ def test_esmm_predicts_ctcvr(data: Any) -> None:
     ranker = MultiTaskRanker("esmm", **FAST_RANKER).fit(train, dataset=dataset)
     p = ranker.predict(valid)
     np.testing.assert_allclose(p["ctcvr"], p["engage"] * p["like"], rtol=1e-5, atol=1e-6)
+    from sklearn.metrics import roc_auc_score
+
+    clicked_and_liked = valid["engage"] * valid["like"].fillna(0.0)
+    metrics = ranker.evaluate(valid)
+    assert metrics["ctcvr_auc"] == pytest.approx(roc_auc_score(clicked_and_liked, p["ctcvr"]))
 
 
 # --------------------------------------------------------------------------- funnel rows

@@ -23,6 +23,7 @@ from ._features import (
     funnel_tasks,
 )
 from ._models import (
+    ESMM,
     Batch,
     MultiTaskModel,
     architecture_options,
@@ -330,14 +331,26 @@ class MultiTaskRanker:
         """``<task>_auc`` / ``<task>_logloss`` per binary task, ``<task>_rmse`` per regression.
 
         Each over the rows where the task's label exists; see :func:`task_metrics` for the
-        undefined-metric policy (NaN).
+        undefined-metric policy (NaN). ESMM adds ``<ctcvr>_auc`` / ``_logloss`` over every
+        row whose click-and-convert label is known.
         """
         model, encoded = self._fitted()
         batch = encode_rows(rows, encoded, self.tasks, name="rows")
         predictions = self._predict_batch(model, batch, 16384)
         if batch.labels is None or batch.mask is None:  # encode_rows with tasks sets both
             raise RuntimeError("encoded rows lack labels")
-        return task_metrics(predictions, batch.labels.numpy(), batch.mask.numpy(), self.tasks)
+        labels, mask = batch.labels.numpy(), batch.mask.numpy()
+        metrics = task_metrics(predictions, labels, mask, self.tasks)
+        if isinstance(model, ESMM):
+            derived, known = model.loss_labels(batch.labels, batch.mask)
+            k = model.cvr_index
+            ctcvr = TaskSpec(model.ctcvr_name, "binary")
+            metrics.update(
+                task_metrics(
+                    predictions, derived[:, k : k + 1].numpy(), known[:, k : k + 1].numpy(), [ctcvr]
+                )
+            )
+        return metrics
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
