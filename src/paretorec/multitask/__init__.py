@@ -25,6 +25,12 @@ from ._models import (
     build_model,
 )
 from ._ranker import MultiTaskRanker
+from ._regularizers import (
+    diversity_regularized_loss,
+    exposure_fairness,
+    negative_entropy,
+    popularity_groups,
+)
 from ._strategies import STRATEGIES, Strategy, get_strategy
 from ._trainer import EpochRecord, History, Regularizer, Trainer, encode_rows, task_metrics
 
@@ -48,11 +54,15 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "build_model",
+    "diversity_regularized_loss",
     "encode_features",
     "encode_rows",
+    "exposure_fairness",
     "funnel_rows",
     "funnel_tasks",
     "get_strategy",
+    "negative_entropy",
+    "popularity_groups",
     "run_training",
     "task_metrics",
 ]
