@@ -16,11 +16,22 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Base of every config section: frozen, unknown fields refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataConfig(_Strict):
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML file ``path`` (argument name ``config`` in errors)."""
+    file = check_file(path, "config")
+    try:
+        return tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise DataFileError(f"config: {file} is not valid TOML: {exc}") from exc
+
+
+class DataConfig(StrictModel):
     dataset: str = "movielens-100k"
     data_dir: str | None = None
     download: bool = False
@@ -31,20 +42,20 @@ class DataConfig(_Strict):
     validation_seed: int = 1
 
 
-class CandidatesConfig(_Strict):
+class CandidatesConfig(StrictModel):
     model: str = "ease"
     params: dict[str, Any] = Field(default_factory=lambda: {"regularization": 600.0})
     n_candidates: int = Field(100, gt=0)
 
 
-class ObjectivesConfig(_Strict):
+class ObjectivesConfig(StrictModel):
     names: tuple[str, ...] = ("ndcg", "ild", "coverage", "novelty")
     k: int = Field(10, gt=0)
     item_vectors: Literal["genres"] = "genres"
     user_groups: tuple[str, ...] = ()
 
 
-class SpaceConfig(_Strict):
+class SpaceConfig(StrictModel):
     rerankers: tuple[Literal["none", "mmr", "dpp", "fair"], ...] = ("none", "mmr", "dpp", "fair")
     boosts: tuple[Literal["novelty", "long_tail", "popularity", "exposure"], ...] = (
         "novelty",
@@ -55,14 +66,14 @@ class SpaceConfig(_Strict):
     max_boost: float = Field(2.0, gt=0)
 
 
-class ConstraintConfig(_Strict):
+class ConstraintConfig(StrictModel):
     objective: str
     min: float | None = None
     max: float | None = None
     relative: bool = False
 
 
-class SearchConfig(_Strict):
+class SearchConfig(StrictModel):
     n_trials: int = Field(300, gt=0)
     sampler: Literal["nsga2", "random", "tpe"] = "nsga2"
     seed: int = 0
@@ -73,7 +84,7 @@ class SearchConfig(_Strict):
     constraints: tuple[ConstraintConfig, ...] = ()
 
 
-class ParetoConfig(_Strict):
+class ParetoConfig(StrictModel):
     """Everything `paretorec pareto CONFIG` needs; every field has a sensible default."""
 
     name: str = "pareto"
@@ -85,22 +96,17 @@ class ParetoConfig(_Strict):
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ParetoConfig:
-        file = check_file(path, "config")
-        try:
-            raw = tomllib.loads(file.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise DataFileError(f"config: {file} is not valid TOML: {exc}") from exc
-        return cls.from_dict(raw, source=str(file))
+        return cls.from_dict(read_toml(path), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> ParetoConfig:
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            raise ParetorecError(f"{source}: {_first_error(exc)}") from None
+            raise ParetorecError(f"{source}: {first_error(exc)}") from None
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,37 +18,20 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from .._validation import DataFileError, ParetorecError, check_file
+from ..config import DataConfig, StrictModel, first_error, read_toml
 from ..data import Dataset, carve_validation, load_dataset, stratified_split
 from ._features import FeatureSpec, TaskSpec, funnel_rows, funnel_tasks
 from ._ranker import MultiTaskRanker
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+#: Dataset and split: per-user stratified train / test, validation carved from train
+#: (the same section as the Pareto config's).
+DataSection = DataConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataSection(_Strict):
-    """Dataset and split: per-user stratified train / test, validation carved from train."""
-
-    dataset: str = "movielens-100k"
-    data_dir: str | None = None
-    download: bool = False
-    split: Literal["stratified"] = "stratified"
-    ratio: float = Field(0.75, gt=0, lt=1)
-    seed: int = 42
-    validation_ratio: float = Field(0.8, gt=0, lt=1)
-    validation_seed: int = 1
-
-
-class RowsSection(_Strict):
+class RowsSection(StrictModel):
     """How rows are built: ``funnel`` (rated + sampled unrated pairs) or ``interactions``."""
 
     kind: Literal["funnel", "interactions"] = "funnel"
@@ -60,7 +42,7 @@ class RowsSection(_Strict):
     seed: int = 0
 
 
-class TaskSection(_Strict):
+class TaskSection(StrictModel):
     name: str
     kind: Literal["binary", "regression"] = "binary"
     column: str | None = None
@@ -75,7 +57,7 @@ def _funnel_sections() -> tuple[TaskSection, ...]:
     return tuple(TaskSection(**t.to_dict()) for t in funnel_tasks())
 
 
-class FeaturesSection(_Strict):
+class FeaturesSection(StrictModel):
     """Mirrors :class:`FeatureSpec`; ``infer = true`` (default) infers the column lists
     from the dataset (``user_history`` applies either way)."""
 
@@ -102,7 +84,7 @@ class FeaturesSection(_Strict):
         return FeatureSpec(**self.model_dump(exclude={"infer"}))
 
 
-class ModelSection(_Strict):
+class ModelSection(StrictModel):
     architecture: Literal["shared_bottom", "mmoe", "ple", "esmm"] = "mmoe"
     params: dict[str, Any] = Field(default_factory=dict)
     embedding_dim: int = Field(16, gt=0)
@@ -116,12 +98,12 @@ class ModelSection(_Strict):
     item_vectors: str | None = None
 
 
-class StrategySection(_Strict):
+class StrategySection(StrictModel):
     name: str = "fixed"
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class TrainerSection(_Strict):
+class TrainerSection(StrictModel):
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(1024, gt=0)
     lr: float = Field(2e-3, gt=0)
@@ -136,7 +118,7 @@ class TrainerSection(_Strict):
     num_threads: int | None = Field(None, gt=0)
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     """Everything ``paretorec train CONFIG`` needs; every field has a default."""
 
     name: str = "train"
@@ -153,19 +135,14 @@ class TrainConfig(_Strict):
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
-        file = check_file(path, "config")
-        try:
-            raw = tomllib.loads(file.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise DataFileError(f"config: {file} is not valid TOML: {exc}") from exc
-        return cls.from_dict(raw, source=str(file))
+        return cls.from_dict(read_toml(path), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
         try:
             config = cls.model_validate(raw)
         except ValidationError as exc:
-            raise ParetorecError(f"{source}: {_first_error(exc)}") from None
+            raise ParetorecError(f"{source}: {first_error(exc)}") from None
         try:
             config.ranker()  # architecture params, strategy params, monitor: checked now
         except ParetorecError as exc:
@@ -194,17 +171,6 @@ class TrainConfig(_Strict):
             fm=model.fm,
             **trainer.model_dump(),
         )
-
-
-def _first_error(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            problems.append(f"unknown field {where!r}")
-        else:
-            problems.append(f"field {where!r}: {error['msg']}, got {error.get('input')!r}")
-    return "; ".join(problems)
 
 
 # --------------------------------------------------------------------------- run
