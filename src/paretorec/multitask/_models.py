@@ -434,6 +434,15 @@ class MultiTaskModel(nn.Module):
         """Labels and mask each loss uses (ESMM derives its CTCVR label)."""
         return labels, mask
 
+    def metric_labels(self, labels: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Labels and mask each task's own output is scored against and started from.
+
+        The validation metrics, the early-stopping monitor and the initial output bias use
+        them. By default a task's labels where they exist; ESMM keeps its CVR task to the
+        clicked rows (see :meth:`ESMM.metric_labels`).
+        """
+        return labels, mask
+
     def task_losses(self, outputs: Mapping[str, Tensor], labels: Tensor, mask: Tensor) -> Tensor:
         """Per-task loss, shape (n_tasks,): the mean over the rows where the label exists.
 
@@ -717,7 +726,9 @@ class ESMM(MultiTaskModel):
     row (label: clicked and converted; rows clicked with an unknown conversion are masked),
     so the CVR tower is learned over the entire space, never on clicked rows alone. Other
     tasks get ordinary towers on the shared embeddings. Outputs: every task plus
-    ``ctcvr_name`` (a logit whose sigmoid equals pCTR * pCVR).
+    ``ctcvr_name`` (a logit whose sigmoid equals pCTR * pCVR). The CVR output is pCVR,
+    P(conversion | click): its metrics (and its starting bias) use the clicked rows only,
+    whether or not the task has a ``mask_column``.
 
     Args:
         ctr_task: the click task (default: the first binary task).
@@ -789,6 +800,18 @@ class ESMM(MultiTaskModel):
         mask = mask.clone()
         labels[:, self.cvr_index] = ctcvr
         mask[:, self.cvr_index] = ctcvr_known
+        return labels, mask
+
+    def metric_labels(self, labels: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The CVR task is scored (and its output started) on clicked rows only.
+
+        pCVR is P(conversion | click): an unclicked row's conversion is 0 whatever the CVR,
+        so scoring pCVR there mixes the CTR into the metric, and the mean conversion over
+        every row (the CTCVR rate) is the wrong starting value for pCVR.
+        """
+        clicked = mask[:, self.ctr_index] & (labels[:, self.ctr_index] > 0.5)
+        mask = mask.clone()
+        mask[:, self.cvr_index] &= clicked
         return labels, mask
 
     def shared_parameters(self) -> list[nn.Parameter]:

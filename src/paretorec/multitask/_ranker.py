@@ -23,7 +23,6 @@ from ._features import (
     funnel_tasks,
 )
 from ._models import (
-    ESMM,
     Batch,
     MultiTaskModel,
     architecture_options,
@@ -31,7 +30,7 @@ from ._models import (
     check_architecture,
     check_common_options,
 )
-from ._strategies import STRATEGIES, get_strategy
+from ._strategies import STRATEGIES, Strategy, get_strategy
 from ._trainer import (
     History,
     Regularizer,
@@ -39,9 +38,9 @@ from ._trainer import (
     encode_rows,
     forward_all,
     label_means,
+    model_metrics,
     resolve_device,
     seeded,
-    task_metrics,
 )
 
 ARTIFACT_FORMAT = "paretorec.multitask_ranker"
@@ -119,7 +118,7 @@ class MultiTaskRanker:
             raise ParetorecError(f"strategy_params must be a dict, got {show(strategy_params)}")
         # Sorted, JSON-shaped (lists, not tuples): what a save / load round trip gives back.
         self.strategy_params = _jsonable(dict(sorted((strategy_params or {}).items())))
-        get_strategy(self.strategy, len(self.tasks), **self.strategy_params)  # validates
+        self._strategy()  # validates the strategy parameters
         if isinstance(features, Mapping):
             features = FeatureSpec.from_dict(features)
         if features is not None and not isinstance(features, FeatureSpec):
@@ -170,6 +169,16 @@ class MultiTaskRanker:
         self.history_: History | None = None
 
     # ------------------------------------------------------------------ params
+    def _strategy(self) -> Strategy:
+        """A fresh strategy object; uncertainty weighting learns each task's kind from the
+        task specs unless ``strategy_params`` sets ``task_kinds``."""
+        params = dict(self.strategy_params)
+        if self.strategy == "uncertainty" and "task_kinds" not in params:
+            params["task_kinds"] = [
+                "classification" if task.kind == "binary" else "regression" for task in self.tasks
+            ]
+        return get_strategy(self.strategy, len(self.tasks), **params)
+
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this ranker."""
         trainer = self.trainer.get_params()
@@ -237,8 +246,8 @@ class MultiTaskRanker:
         device = resolve_device(self.trainer.device)
         with seeded(self.trainer.seed, device):
             model = self._build(encoded)
-            model.set_output_bias(label_means(train, self.tasks))
-        strategy = get_strategy(self.strategy, len(self.tasks), **self.strategy_params)
+            model.set_output_bias(label_means(train, self.tasks, model=model))
+        strategy = self._strategy()
         self.history_ = self.trainer.fit(
             model, train, valid, strategy=strategy, regularizer=regularizer
         )
@@ -330,27 +339,18 @@ class MultiTaskRanker:
     def evaluate(self, rows: pd.DataFrame) -> dict[str, float]:
         """``<task>_auc`` / ``<task>_logloss`` per binary task, ``<task>_rmse`` per regression.
 
-        Each over the rows where the task's label exists; see :func:`task_metrics` for the
+        Each over the rows where the task's label exists (ESMM's CVR: the clicked rows, as
+        pCVR is the conversion probability given a click); see :func:`task_metrics` for the
         undefined-metric policy (NaN). ESMM adds ``<ctcvr>_auc`` / ``_logloss`` over every
-        row whose click-and-convert label is known.
+        row whose click-and-convert label is known. The same metrics as the validation of
+        :meth:`fit` (:func:`model_metrics`).
         """
         model, encoded = self._fitted()
         batch = encode_rows(rows, encoded, self.tasks, name="rows")
         predictions = self._predict_batch(model, batch, 16384)
         if batch.labels is None or batch.mask is None:  # encode_rows with tasks sets both
             raise RuntimeError("encoded rows lack labels")
-        labels, mask = batch.labels.numpy(), batch.mask.numpy()
-        metrics = task_metrics(predictions, labels, mask, self.tasks)
-        if isinstance(model, ESMM):
-            derived, known = model.loss_labels(batch.labels, batch.mask)
-            k = model.cvr_index
-            ctcvr = TaskSpec(model.ctcvr_name, "binary")
-            metrics.update(
-                task_metrics(
-                    predictions, derived[:, k : k + 1].numpy(), known[:, k : k + 1].numpy(), [ctcvr]
-                )
-            )
-        return metrics
+        return model_metrics(model, predictions, batch.labels, batch.mask)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:

@@ -204,10 +204,11 @@ class UncertaintyWeighting(Strategy):
 
     For a fixed loss the optimal log-variance is :math:`\log L_i` (regression) or
     :math:`\log 2L_i` (classification), so a task whose loss is large gets a small weight.
-    The log-variances live on the CPU; losses on another device are moved to them inside
-    the graph (a handful of scalars). A task whose loss is exactly 0 in a batch (the
-    trainer's value for a task without labelled rows) has its ``s_i / 2`` term left out for
-    that step, so missing labels do not drift its weight.
+    The log-variances live where the trainer puts the strategy's parameters (the model's
+    device); losses are moved to them inside the graph (a handful of scalars). A task
+    whose loss is exactly 0 in a batch (the trainer's value for a task without labelled
+    rows) has its ``s_i / 2`` term left out for that step, so missing labels do not drift
+    its weight.
     """
 
     name = "uncertainty"
@@ -245,7 +246,7 @@ class UncertaintyWeighting(Strategy):
         losses = self._check_losses(losses)
         s = self.log_variance
         values = losses.to(s)
-        precision = self._scale.to(s.dtype) * torch.exp(-s)
+        precision = self._scale.to(s) * torch.exp(-s)  # s may live on the model's device
         present = (values.detach() != 0).to(s.dtype)  # 0: no labelled row in this batch
         total = (precision * values).sum() + 0.5 * (present * s).sum()
         total = total.to(losses.device)

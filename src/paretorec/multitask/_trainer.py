@@ -32,7 +32,7 @@ from .._validation import (
 )
 from ..evaluation import auc, logloss, rmse
 from ._features import EncodedFeatures, TaskSpec, check_rows, task_labels
-from ._models import Batch, MultiTaskModel
+from ._models import ESMM, Batch, MultiTaskModel
 from ._strategies import Strategy, get_strategy
 
 #: A regulariser: ``(batch, outputs) -> extra loss`` (outputs are the model's raw outputs:
@@ -70,14 +70,24 @@ def encode_rows(
     )
 
 
-def label_means(batch: Batch, tasks: Sequence[TaskSpec]) -> dict[str, float]:
-    """Mean label of each task over the rows where it exists (the outputs' starting point)."""
+def label_means(
+    batch: Batch, tasks: Sequence[TaskSpec], *, model: MultiTaskModel | None = None
+) -> dict[str, float]:
+    """Mean label of each task over the rows where it exists (the outputs' starting point).
+
+    With ``model``, over the rows its outputs are scored on
+    (:meth:`MultiTaskModel.metric_labels`): ESMM's pCVR starts at the conversion rate of
+    the clicked rows, not at the CTCVR rate of every row.
+    """
     if batch.labels is None or batch.mask is None:
         raise ParetorecError("label_means needs a batch with labels")
+    labels, mask = batch.labels, batch.mask
+    if model is not None:
+        labels, mask = model.metric_labels(labels, mask)
     out = {}
     for k, task in enumerate(tasks):
-        where = batch.mask[:, k]
-        out[task.name] = float(batch.labels[where, k].mean()) if bool(where.any()) else 0.0
+        where = mask[:, k]
+        out[task.name] = float(labels[where, k].mean()) if bool(where.any()) else 0.0
     return out
 
 
@@ -149,6 +159,37 @@ def task_metrics(
         else:
             out[f"{task.name}_rmse"] = rmse(y, p) if y.size else math.nan
     return out
+
+
+def model_metrics(
+    model: MultiTaskModel,
+    predictions: Mapping[str, np.ndarray],
+    labels: Tensor,
+    mask: Tensor,
+) -> dict[str, float]:
+    """:func:`task_metrics` on the rows each output is scored on, plus ESMM's CTCVR.
+
+    The rows are :meth:`MultiTaskModel.metric_labels` (ESMM: pCVR on clicked rows only);
+    ESMM adds ``<ctcvr>_auc`` / ``_logloss`` over every row whose click-and-convert label
+    is known.
+    """
+    scored_labels, scored_mask = model.metric_labels(labels, mask)
+    metrics = task_metrics(
+        predictions, scored_labels.cpu().numpy(), scored_mask.cpu().numpy(), model.tasks
+    )
+    if isinstance(model, ESMM):
+        derived, known = model.loss_labels(labels, mask)
+        k = model.cvr_index
+        ctcvr = TaskSpec(model.ctcvr_name, "binary")
+        metrics.update(
+            task_metrics(
+                predictions,
+                derived[:, k : k + 1].cpu().numpy(),
+                known[:, k : k + 1].cpu().numpy(),
+                [ctcvr],
+            )
+        )
+    return metrics
 
 
 @torch.no_grad()
@@ -246,7 +287,10 @@ class Trainer:
         monitor_task / monitor_metric: the validation metric that picks the best epoch:
             ``auc`` / ``logloss`` of a binary task, ``rmse`` of a regression task, or
             ``loss`` (the sum of the validation task losses). Defaults: the first task and
-            its natural metric (AUC or RMSE).
+            its natural metric (AUC or RMSE). The sum follows the largest loss: for ESMM
+            it is the CTR loss plus the much smaller CTCVR loss, so it picks the epoch of
+            the best CTR; monitor the conversion task to pick the best CVR (ESMM scores
+            pCVR on clicked rows, :meth:`MultiTaskModel.metric_labels`).
         min_delta: an improvement must exceed this to count.
         restore_best: load the best epoch's weights at the end (needs validation rows).
         seed: seeds the shuffling, dropout and any randomness of the strategy.
@@ -490,16 +534,15 @@ class Trainer:
         return history
 
     def validate(self, model: MultiTaskModel, valid: Batch) -> dict[str, float]:
-        """Every task metric on ``valid`` plus ``loss``, the sum of the task losses."""
+        """Every task metric on ``valid`` (:func:`model_metrics`) plus ``loss``, the sum of
+        the task losses."""
         if valid.labels is None or valid.mask is None:
             raise ParetorecError("validation rows must carry labels")
         outputs = forward_all(model, valid, self.eval_batch_size)
         with torch.no_grad():
             losses = model.task_losses(outputs, valid.labels, valid.mask)
         predictions = {k: v.cpu().numpy() for k, v in model.predictions(outputs).items()}
-        metrics = task_metrics(
-            predictions, valid.labels.cpu().numpy(), valid.mask.cpu().numpy(), model.tasks
-        )
+        metrics = model_metrics(model, predictions, valid.labels, valid.mask)
         metrics["loss"] = float(losses.sum())
         return metrics
 
