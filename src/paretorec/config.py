@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._validation import DataFileError, ParetorecError, check_file
 
@@ -64,6 +64,8 @@ class SpaceConfig(StrictModel):
         "exposure",
     )
     max_boost: float = Field(2.0, gt=0)
+    #: search the re-rank depth (Policy.depth) in [k, n_candidates]
+    depth: bool = True
 
 
 class ConstraintConfig(StrictModel):
@@ -93,6 +95,25 @@ class ParetoConfig(StrictModel):
     candidates: CandidatesConfig = CandidatesConfig()
     objectives: ObjectivesConfig = ObjectivesConfig()
     search: SearchConfig = SearchConfig()
+    #: Optional multi-task ranker whose task predictions policies fuse with the candidate
+    #: score: a :class:`paretorec.multitask.RankerSection` (``[ranker]`` in TOML).
+    ranker: Any = None
+
+    @field_validator("ranker", mode="before")
+    @classmethod
+    def _check_ranker(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from .multitask import RankerSection  # multitask imports this module
+
+        if isinstance(value, RankerSection):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a table of ranker settings, got {value!r}")
+        try:
+            return RankerSection.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(first_error(exc)) from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ParetoConfig:
@@ -114,6 +135,9 @@ def first_error(exc: ValidationError) -> str:
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             problems.append(f"unknown field {where!r}")
+        elif error["type"] == "value_error":  # our own checks: the message names the value
+            message = message.removeprefix("Value error, ")
+            problems.append(f"field {where!r}: {message}" if where else message)
         else:
             problems.append(f"field {where!r}: {message}, got {got!r}")
     return "; ".join(problems)

@@ -97,3 +97,8 @@ def test_demo_end_to_end(ml100k_dir: Path, tmp_path: Path) -> None:
     assert "cold_ndcg" in result.output and "from the cache" in result.output
     cold = json.loads((out / "cold_start" / "metrics.json").read_text())
     assert {row["name"] for row in cold} >= {"ease", "sequential id", "sequential hybrid"}
+    # the multi-task ranker is trained and fused into the Pareto policies
+    assert "multi-task ranker on test: engage_auc=" in result.output
+    front = json.loads((out / "pareto" / "front.json").read_text())
+    assert "ranker_test" in front["summary"]
+    assert any("like" in point["policy"]["weights"] for point in front["front"])

@@ -480,3 +480,97 @@ def test_bad_fit_and_predict_calls_give_clear_errors(fitted: MultiTaskRanker, da
             train, dataset=dataset
         )
         ranker.predict(valid.drop(columns="hour"))
+
+
+# --------------------------------------------------------------------------- Pareto ranker
+def test_fit_ranker_learns_from_the_training_part_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paretorec.data import stratified_split
+    from paretorec.multitask import RankerSection, evaluate_ranker, fit_ranker
+
+    dataset = make_funnel_dataset(n_users=60, per_user=12)
+    split = stratified_split(dataset, ratio=0.75, seed=0)
+    train_pairs = set(
+        zip(split.train.interactions["user"], split.train.interactions["item"], strict=True)
+    )
+    held_out = set(
+        zip(split.test.interactions["user"], split.test.interactions["item"], strict=True)
+    )
+    seen_rows: list[pd.DataFrame] = []
+    original = MultiTaskRanker.fit
+
+    def spy(self: MultiTaskRanker, train: pd.DataFrame, valid: Any = None, **kw: Any) -> Any:
+        seen_rows.append(train)
+        if valid is not None:
+            seen_rows.append(valid)
+        return original(self, train, valid, **kw)
+
+    monkeypatch.setattr(MultiTaskRanker, "fit", spy)
+    settings = RankerSection(
+        model={"architecture": "mmoe", "embedding_dim": 8, "tower_units": (8,)},  # type: ignore[arg-type]
+        trainer={"epochs": 30, "lr": 1e-2, "batch_size": 128, "device": "cpu", "progress": False},  # type: ignore[arg-type]
+    )
+    ranker = fit_ranker(settings, dataset, split.train)
+    assert len(seen_rows) == 3  # fit + its early-stopping rows, then the refit
+    for rows in seen_rows:  # positives (and their labels) come from the training part only
+        rated = set(
+            zip(rows.loc[rows["rated"], "user"], rows.loc[rows["rated"], "item"], strict=True)
+        )
+        assert rated <= train_pairs and not (rated & held_out)
+    early_stopping = seen_rows[1]
+    unrated = early_stopping.loc[~early_stopping["rated"]]
+    assert not set(zip(unrated["user"], unrated["item"], strict=True)) & train_pairs
+    refit_rated = seen_rows[2].loc[seen_rows[2]["rated"]]
+    assert len(refit_rated) == split.train.n_interactions
+    refit = ranker.get_params()
+    assert refit["patience"] is None and 1 <= refit["epochs"] < 30  # the epoch count chosen
+    metrics = evaluate_ranker(ranker, settings, dataset, split.test)
+    assert {"engage_auc", "like_auc", "rating_rmse"} <= set(metrics)
+    assert metrics["like_auc"] > 0.7  # like is a function of segment x genre
+
+
+BAD_SECTIONS = [
+    ({"sources": ["rating"]}, "sources must name binary tasks"),
+    ({"sources": ["click"]}, "got 'click'; binary tasks: ['engage', 'like']"),
+    ({"rows": {"kind": "interactions"}}, "rows.kind must be 'funnel'"),
+    ({"trainer": {"monitor_task": "x"}}, "monitor_task must be one of"),
+    ({"validation_ratio": 1.5}, "field 'ranker': field 'validation_ratio': Input should be less"),
+    ({"epochs": 3}, "unknown field 'epochs'"),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), BAD_SECTIONS)
+def test_pareto_ranker_section_errors_name_the_field(raw: dict[str, Any], message: str) -> None:
+    from paretorec.config import ParetoConfig
+
+    with pytest.raises(ParetorecError, match=re.escape(message)):
+        ParetoConfig.from_dict({"ranker": raw})
+
+
+def test_pareto_ranker_section_defaults_and_round_trip() -> None:
+    from paretorec.config import ParetoConfig
+    from paretorec.multitask import RankerSection
+
+    config = ParetoConfig.from_dict({"ranker": {"model": {"architecture": "ple"}}})
+    assert isinstance(config.ranker, RankerSection)
+    assert config.ranker.source_names() == ("engage", "like") and config.ranker.refit
+    again = ParetoConfig.from_dict(config.model_dump(mode="json"))
+    assert again.ranker == config.ranker
+    assert ParetoConfig.from_dict({}).ranker is None
+
+
+def test_uncertainty_weighting_gets_the_task_kinds() -> None:
+    from paretorec.multitask import funnel_tasks
+
+    ranker = MultiTaskRanker("mmoe", funnel_tasks(), strategy="uncertainty")
+    assert ranker._strategy().get_params()["task_kinds"] == [
+        "classification",
+        "classification",
+        "regression",
+    ]
+    given = MultiTaskRanker(
+        "mmoe",
+        funnel_tasks(),
+        strategy="uncertainty",
+        strategy_params={"task_kinds": ["regression"] * 3},
+    )
+    assert given._strategy().get_params()["task_kinds"] == ["regression"] * 3

@@ -189,3 +189,60 @@ def test_front_lists_each_policy_once() -> None:
     payloads = [str(sorted(p.items())) for p in result.front.payloads or []]
     assert len(payloads) == len(set(payloads))
     assert len(result.policies) == 30  # duplicates are still on record as trials
+
+
+@pytest.mark.slow
+def test_pareto_run_fuses_the_multi_task_ranker(ml100k_dir: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from paretorec.pareto import print_front, run_pareto
+
+    config = ParetoConfig.from_dict(
+        {
+            "output_dir": str(tmp_path / "run"),
+            "data": {"data_dir": str(ml100k_dir)},
+            "search": {"n_trials": 30, "storage": None},
+            "ranker": {
+                "sources": ["like"],
+                "model": {"architecture": "mmoe", "embedding_dim": 8, "tower_units": [8]},
+                "trainer": {"epochs": 2, "batch_size": 4096, "progress": False},
+            },
+        }
+    )
+    console = Console(record=True, width=200)
+    run = run_pareto(config, console=console, progress=False)
+    test_metrics = run.ranker_metrics["test"]
+    assert run.ranker_metrics["validation"].keys() == test_metrics.keys()
+    assert 0.6 < test_metrics["engage_auc"] <= 1 and 0.5 < test_metrics["like_auc"] <= 1
+    assert run.summary["ranker_test"] == test_metrics
+    evaluator_sources = [p.weights for p in run.searches["full"].policies]
+    assert any(w.get("like", 0) > 0 for w in evaluator_sources)  # fusion weights searched
+    assert all(set(w) <= {"candidate", "like"} for w in evaluator_sources)
+    print_front(run, console=console)
+    assert "multi-task ranker on test: engage_auc=" in console.export_text()
+
+
+def test_nsga2_evolves_every_parameter_of_the_space(tmp_path: Path) -> None:
+    """No conditional or parameterless trials: Optuna's NSGA-II only evolves the parameters
+    every trial shares (the rest is sampled at random), so they must all be shared."""
+    import optuna
+    from optuna.search_space import intersection_search_space
+
+    evaluator = tiny_evaluator()
+    storage = tmp_path / "s.db"
+    space = SearchSpace(k=5)
+    result = run_search(evaluator, space, n_trials=40, storage=storage, progress=False)
+    study = optuna.load_study(study_name="paretorec", storage=f"sqlite:///{storage}")
+    shared = set(intersection_search_space(study.get_trials(deepcopy=False)))
+    expected = {"reranker", "mmr_lambda", "mmr_similarity", "dpp_theta", "fair_min_share"}
+    assert expected | {"novelty_boost", "long_tail_boost", "popularity_penalty"} <= shared
+    assert len(study.trials) == 39 and len(result.policies) == 40  # + the baseline
+    # parameters a re-ranker ignores stay out of its policies
+    for policy in result.policies:
+        if policy.reranker == "dpp":
+            assert policy.exposure_penalty == 0 and policy.mmr_lambda == Policy().mmr_lambda
+    runs = [
+        run_search(evaluator, space, n_trials=120, population_size=size, progress=False)
+        for size in (10, 30)
+    ]
+    assert not np.array_equal(runs[0].values, runs[1].values)  # population size matters

@@ -289,7 +289,7 @@ def test_numpy_scalars_are_accepted() -> None:
 
 # ---------------------------------------------------------------------------- bad inputs
 FIELDS = (
-    "k, fusion, weights, novelty_boost, long_tail_boost, popularity_penalty, reranker, "
+    "k, depth, fusion, weights, novelty_boost, long_tail_boost, popularity_penalty, reranker, "
     "mmr_lambda, mmr_similarity, exposure_penalty, dpp_theta, fair_min_share, fair_group"
 )
 BAD_POLICIES: list[tuple[dict[str, Any], str]] = [
@@ -333,6 +333,8 @@ BAD_POLICIES: list[tuple[dict[str, Any], str]] = [
         "policy field 'popularity_penalty' must be a number, got '0.3'",
     ),
     ({"k": 0}, "policy field 'k' must be > 0, got 0"),
+    ({"depth": 0}, "policy field 'depth' must be > 0, got 0"),
+    ({"k": 10, "depth": 5}, "policy: depth must be at least k (10) or None, got 5"),
     ({"k": 2.5}, "policy field 'k' must be an int, got 2.5"),
     ({"k": True}, "policy field 'k' must be an int, got True (bool)"),
     ({"fair_group": None}, "policy field 'fair_group' must be an int, got None (NoneType)"),
@@ -463,3 +465,58 @@ def test_movielens_policies_trade_accuracy_for_diversity(ml100k: Dataset) -> Non
     assert np.nanmean(novelty(boosted, popularity, n_users)) > np.nanmean(
         novelty(plain, popularity, n_users)
     )
+
+
+# ---------------------------------------------------------------------------- depth
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(k=5, reranker="mmr", mmr_lambda=0.3, depth=8),
+        Policy(k=5, reranker="mmr", mmr_lambda=0.5, depth=5),
+        Policy(k=5, reranker="dpp", dpp_theta=0.4, depth=12, novelty_boost=0.5),
+        Policy(k=5, reranker="fair", fair_min_share=0.6, depth=7),
+        Policy(k=5, reranker="mmr", weights={"candidate": 0.5, "like": 1.0}, depth=9),
+    ],
+)
+def test_depth_reranks_the_best_candidates_by_fused_score(policy: Policy) -> None:
+    """Reference: cut each list to its ``depth`` best by fused score, re-rank the rest."""
+    candidates, context = random_world(seed=3)
+    fused = fused_scores(policy, candidates, context)
+    assert policy.depth is not None
+    kept = np.argsort(-fused, axis=1, kind="stable")[:, : policy.depth]
+    scores = np.take_along_axis(fused, kept, axis=1)
+    items = np.take_along_axis(candidates.items, kept, axis=1)
+    if policy.reranker == "mmr":
+        positions = mmr(scores, items, context.vectors, policy.k, policy.mmr_lambda)
+    elif policy.reranker == "dpp":
+        positions = dpp(scores, items, context.vectors, policy.k, policy.dpp_theta)
+    else:
+        groups = context.groups[items]
+        positions = fair_exposure(
+            scores, groups, policy.k, policy.fair_min_share, policy.fair_group
+        )
+    expected = np.take_along_axis(items, positions, axis=1)
+    np.testing.assert_array_equal(apply_policy(policy, candidates, context), expected)
+
+
+def test_depth_limits_the_exposure_penalty_to_the_best_candidates() -> None:
+    candidates, context = random_world(seed=5)
+    policy = Policy(k=5, exposure_penalty=2.0, depth=6)
+    fused = fused_scores(policy, candidates, context)
+    kept = np.argsort(-fused, axis=1, kind="stable")[:, :6]
+    allowed = np.take_along_axis(candidates.items, kept, axis=1)
+    ranked = apply_policy(policy, candidates, context)
+    assert all(set(r) <= set(a) for r, a in zip(ranked, allowed, strict=True))
+    unlimited = apply_policy(policy.replace(depth=None), candidates, context)
+    assert not np.array_equal(ranked, unlimited)
+
+
+def test_depth_at_least_the_width_changes_nothing() -> None:
+    candidates, context = random_world(seed=4)
+    policy = Policy(k=5, reranker="mmr", mmr_lambda=0.2)
+    for depth in (candidates.n_candidates, candidates.n_candidates + 7):
+        np.testing.assert_array_equal(
+            apply_policy(policy.replace(depth=depth), candidates, context),
+            apply_policy(policy, candidates, context),
+        )
+    assert "depth=8" in policy.replace(depth=8).describe()

@@ -5,7 +5,14 @@
 ``funnel_rows`` reads explicit ratings as an engage / like / rating funnel.
 """
 
-from ._config import TrainConfig, run_training
+from ._config import (
+    RankerSection,
+    RankerSettings,
+    TrainConfig,
+    evaluate_ranker,
+    fit_ranker,
+    run_training,
+)
 from ._features import (
     EncodedFeatures,
     FeatureSpec,
@@ -47,6 +54,8 @@ __all__ = [
     "MMoE",
     "MultiTaskModel",
     "MultiTaskRanker",
+    "RankerSection",
+    "RankerSettings",
     "Regularizer",
     "SharedBottom",
     "Strategy",
@@ -57,7 +66,9 @@ __all__ = [
     "diversity_regularized_loss",
     "encode_features",
     "encode_rows",
+    "evaluate_ranker",
     "exposure_fairness",
+    "fit_ranker",
     "funnel_rows",
     "funnel_tasks",
     "get_strategy",

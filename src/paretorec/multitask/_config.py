@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from .._validation import DataFileError, ParetorecError, check_file
 from ..config import DataConfig, StrictModel, first_error, read_toml
@@ -118,36 +118,18 @@ class TrainerSection(StrictModel):
     num_threads: int | None = Field(None, gt=0)
 
 
-class TrainConfig(StrictModel):
-    """Everything ``paretorec train CONFIG`` needs; every field has a default."""
+class RankerSettings(StrictModel):
+    """What a ranker is: its rows, tasks, architecture, strategy and trainer.
 
-    name: str = "train"
-    output_dir: str = "runs/train"
-    #: After validation picked the best epoch, train again on train + validation rows for
-    #: that many epochs; the test figures (and the saved model) are the refitted model's.
-    refit: bool = False
-    data: DataSection = DataSection()
+    Shared by :class:`TrainConfig` (``paretorec train``) and :class:`RankerSection` (the
+    ranker a Pareto run fuses); every field has a default.
+    """
+
     rows: RowsSection = RowsSection()
     tasks: tuple[TaskSection, ...] = Field(default_factory=_funnel_sections)
     model: ModelSection = ModelSection()
     strategy: StrategySection = StrategySection()
     trainer: TrainerSection = TrainerSection()
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(read_toml(path), source=str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
-        try:
-            config = cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ParetorecError(f"{source}: {first_error(exc)}") from None
-        try:
-            config.ranker()  # architecture params, strategy params, monitor: checked now
-        except ParetorecError as exc:
-            raise ParetorecError(f"{source}: {exc}") from None
-        return config
 
     def task_specs(self) -> tuple[TaskSpec, ...]:
         return tuple(t.spec() for t in self.tasks)
@@ -171,6 +153,75 @@ class TrainConfig(StrictModel):
             fm=model.fm,
             **trainer.model_dump(),
         )
+
+
+class TrainConfig(RankerSettings):
+    """Everything ``paretorec train CONFIG`` needs; every field has a default."""
+
+    name: str = "train"
+    output_dir: str = "runs/train"
+    #: After validation picked the best epoch, train again on train + validation rows for
+    #: that many epochs; the test figures (and the saved model) are the refitted model's.
+    refit: bool = False
+    data: DataSection = DataSection()
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(read_toml(path), source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ParetorecError(f"{source}: {first_error(exc)}") from None
+        try:
+            config.ranker()  # architecture params, strategy params, monitor: checked now
+        except ParetorecError as exc:
+            raise ParetorecError(f"{source}: {exc}") from None
+        return config
+
+
+class RankerSection(RankerSettings):
+    """The multi-task ranker of a Pareto run (``[ranker]`` in a ``paretorec pareto`` config).
+
+    It is trained on each training part the run uses (the validation search's and the test
+    check's), never on the part it is judged on: per user, ``validation_ratio`` of that part
+    trains it and the rest picks the epoch (early stopping), then, with ``refit``, it is
+    trained again on the whole part for that many epochs. Its predictions for the
+    ``sources`` tasks (default: every binary task) become score sources that policies fuse
+    next to the candidate score.
+    """
+
+    sources: tuple[str, ...] | None = None
+    refit: bool = True
+    validation_ratio: float = Field(0.8, gt=0, lt=1)
+    validation_seed: int = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> RankerSection:
+        if self.rows.kind != "funnel":
+            raise ValueError(
+                f"rows.kind must be 'funnel' for a Pareto ranker (its rows are built from "
+                f"the training interactions), got {self.rows.kind!r}"
+            )
+        binary = [t.name for t in self.tasks if t.kind == "binary"]
+        if not binary:
+            raise ValueError("tasks must include a binary task to fuse, got none")
+        for name in self.sources or ():
+            if name not in binary:
+                raise ValueError(
+                    f"sources must name binary tasks (probabilities fuse with the candidate "
+                    f"score), got {name!r}; binary tasks: {binary}"
+                )
+        self.ranker()  # architecture params, strategy params, monitor: checked now
+        return self
+
+    def source_names(self) -> tuple[str, ...]:
+        """The task predictions fused: ``sources``, or every binary task."""
+        if self.sources is not None:
+            return self.sources
+        return tuple(t.name for t in self.tasks if t.kind == "binary")
 
 
 # --------------------------------------------------------------------------- run
@@ -283,6 +334,66 @@ def run_training(
         _write_json(output / "metrics.json", result)
         result["output_dir"] = str(output)
     return result
+
+
+def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> MultiTaskRanker:
+    """Fit the ranker ``settings`` describe on the interactions of ``train`` alone.
+
+    ``dataset`` supplies the user and item tables (features) and the id maps; ``train``
+    (a part of it, same id maps) is all the ranker learns from: its funnel rows are split per
+    user into a fitting part and an early-stopping part (unrated pairs of the latter avoid
+    every pair of ``train``), and with ``settings.refit`` the ranker is trained again on the
+    whole of ``train`` for the epoch count early stopping chose.
+    """
+    if not isinstance(settings, RankerSection):
+        raise ParetorecError(f"settings must be a RankerSection, got {type(settings).__name__}")
+    rows = settings.rows
+    inner = stratified_split(train, ratio=settings.validation_ratio, seed=settings.validation_seed)
+
+    def funnel(part: Dataset, negatives: int, exclude: Dataset | None, seed: int) -> pd.DataFrame:
+        return funnel_rows(
+            part,
+            negatives_per_positive=negatives,
+            rating_column=rows.rating_column,
+            like_threshold=rows.like_threshold,
+            exclude=exclude,
+            seed=seed,
+        )
+
+    fit_rows = funnel(inner.train, rows.negatives_per_positive, None, rows.seed)
+    valid_rows = funnel(inner.test, rows.eval_negatives_per_positive, train, rows.seed + 1)
+    ranker = settings.ranker(dataset).fit(fit_rows, valid_rows, dataset=dataset)
+    best = ranker.history.best_epoch
+    if settings.refit and best is not None:
+        params = {**ranker.get_params(), "epochs": best, "patience": None}
+        whole = funnel(train, rows.negatives_per_positive, None, rows.seed)
+        ranker = MultiTaskRanker(**params).fit(whole, dataset=dataset)
+    return ranker
+
+
+def evaluate_ranker(
+    ranker: MultiTaskRanker,
+    settings: RankerSettings,
+    dataset: Dataset,
+    part: Dataset,
+    *,
+    seed: int = 2,
+) -> dict[str, float]:
+    """Task metrics of ``ranker`` on the funnel rows of a held-out ``part`` of ``dataset``.
+
+    Unrated pairs are drawn among the pairs rated nowhere in ``dataset`` (as
+    ``paretorec train`` does for its test rows).
+    """
+    rows = settings.rows
+    test_rows = funnel_rows(
+        part,
+        negatives_per_positive=rows.eval_negatives_per_positive,
+        rating_column=rows.rating_column,
+        like_threshold=rows.like_threshold,
+        exclude=dataset,
+        seed=seed,
+    )
+    return ranker.evaluate(test_rows)
 
 
 def _finite_or_none(value: Any) -> Any:

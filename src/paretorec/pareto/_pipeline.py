@@ -30,6 +30,8 @@ class ParetoRun:
     holdout: dict[str, HoldoutCheck]
     summary: dict[str, Any] = field(default_factory=dict)
     output_dir: Path | None = None
+    #: the ranker's task metrics on validation and test (empty without a ranker)
+    ranker_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def front_policies(self, space: str = "full") -> list[Policy]:
         return self.searches[space].front_policies()
@@ -44,12 +46,16 @@ class ParetoRun:
         )
 
 
-def _space(config: SpaceConfig, k: int) -> SearchSpace:
+def _space(
+    config: SpaceConfig, k: int, n_candidates: int, sources: tuple[str, ...] = ()
+) -> SearchSpace:
     return SearchSpace(
         rerankers=tuple(config.rerankers),
         boosts=tuple(config.boosts),
+        sources=sources,
         max_boost=config.max_boost,
         k=k,
+        max_depth=n_candidates if config.depth else None,
     )
 
 
@@ -59,14 +65,36 @@ def _evaluator(
     target: Dataset,
     config: ParetoConfig,
     vectors: Any,
-) -> PolicyEvaluator:
+    console: Console,
+) -> tuple[PolicyEvaluator, dict[str, float] | None]:
+    """The evaluator of policies on ``target``, everything fitted on ``train`` alone; with a
+    ranker configured, also its task metrics on ``target``."""
     model = create_model(config.candidates.model, **config.candidates.params).fit(train)
     relevant_all = target.to_csr()
     users = np.flatnonzero((np.diff(relevant_all.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
     candidates = CandidateSet.from_model(model, users, config.candidates.n_candidates)
+    ranker_metrics = None
+    if config.ranker is not None:
+        from ..multitask import evaluate_ranker, fit_ranker
+
+        started = time.perf_counter()
+        ranker = fit_ranker(config.ranker, dataset, train)
+        predicted = ranker.predict_pairs(candidates.users, candidates.items)
+        candidates = CandidateSet(
+            users=candidates.users,
+            items=candidates.items,
+            scores=candidates.scores,
+            predictions={name: predicted[name] for name in config.ranker.source_names()},
+        )
+        ranker_metrics = evaluate_ranker(ranker, config.ranker, dataset, target)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in ranker_metrics.items())
+        console.print(
+            f"  ranker {ranker.architecture} ({ranker.strategy}) fitted in "
+            f"{time.perf_counter() - started:.1f}s; on this split's held-out part: {shown}"
+        )
     context = ItemContext.from_training(model.seen, vectors)
     groups = {name: dataset.users[name].to_numpy()[users] for name in config.objectives.user_groups}
-    return PolicyEvaluator(
+    evaluator = PolicyEvaluator(
         candidates=candidates,
         relevant=relevant_all[users],
         context=context,
@@ -74,6 +102,7 @@ def _evaluator(
         k=config.objectives.k,
         user_groups=groups or None,
     )
+    return evaluator, ranker_metrics
 
 
 def run_pareto(
@@ -100,8 +129,11 @@ def run_pareto(
         f"{inner.valid.n_interactions:,} / test {split.test.n_interactions:,}; candidates: "
         f"{config.candidates.model} top-{config.candidates.n_candidates}"
     )
-    validation = _evaluator(dataset, inner.train, inner.valid, config, vectors)
-    test = _evaluator(dataset, split.train, split.test, config, vectors)
+    validation, valid_ranker = _evaluator(
+        dataset, inner.train, inner.valid, config, vectors, console
+    )
+    test, test_ranker = _evaluator(dataset, split.train, split.test, config, vectors, console)
+    sources = config.ranker.source_names() if config.ranker is not None else ()
 
     spaces = {"full": config.search.space, **config.search.compare}
     constraints = [Constraint(**c.model_dump()) for c in config.search.constraints]
@@ -115,7 +147,7 @@ def run_pareto(
         started = time.perf_counter()
         result = run_search(
             validation,
-            _space(space_config, config.objectives.k),
+            _space(space_config, config.objectives.k, config.candidates.n_candidates, sources),
             n_trials=config.search.n_trials,
             sampler=config.search.sampler,
             storage=storage,
@@ -139,6 +171,11 @@ def run_pareto(
         searches=searches,
         holdout=holdout,
         output_dir=out,
+        ranker_metrics=(
+            {"validation": valid_ranker, "test": test_ranker}
+            if valid_ranker is not None and test_ranker is not None
+            else {}
+        ),
     )
     run.summary = summarize(run)
     return run
@@ -177,6 +214,8 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
     ):
         summary[f"{key}_policy"] = policies[index].describe()
         summary[f"{key}_test"] = dict(zip(objectives, full.test[index].tolist(), strict=True))
+    if run.ranker_metrics:
+        summary["ranker_test"] = run.ranker_metrics["test"]
     others = [v for name, v in volumes.items() if name != "full"]
     if others and max(others) > 0:
         summary["hv_ratio_vs_best_single_reranker"] = volumes["full"] / max(others)
@@ -224,6 +263,9 @@ def print_front(run: ParetoRun, console: Console | None = None, limit: int = 25)
             console.print(
                 f"{key} pick (on validation): {run.summary[f'{key}_policy']} -> test {values}"
             )
+    if "ranker_test" in run.summary:
+        values = ", ".join(f"{k}={v:.4f}" for k, v in run.summary["ranker_test"].items())
+        console.print(f"multi-task ranker on test: {values}")
     picks = ("knee_policy", "equal_preference_policy")
     shown = {k: v for k, v in run.summary.items() if not isinstance(v, dict) and k not in picks}
     console.print(

@@ -28,6 +28,15 @@ _BOOST_PARAMS = {
 }
 
 
+#: The policy parameters each re-ranker reads.
+_RERANKER_PARAMS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "mmr": ("mmr_lambda", "mmr_similarity"),
+    "dpp": ("dpp_theta",),
+    "fair": ("fair_min_share",),
+}
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Which policies the search may propose.
@@ -37,7 +46,9 @@ class SearchSpace:
     cross-user exposure penalty may be non-zero (each searched in ``[0, max_boost]``; the
     exposure penalty is not combined with DPP); ``sources``: extra score sources
     (ranker task predictions) whose fusion weights are searched in ``[0, 1]`` next to the
-    candidate score's fixed weight of 1.
+    candidate score's fixed weight of 1; ``max_depth``: when set, the re-rank depth
+    (``Policy.depth``) is searched in ``[k, max_depth]`` on a log scale (``max_depth`` = the
+    number of candidates; ``None``: re-rankers always see every candidate).
     """
 
     rerankers: tuple[str, ...] = RERANKERS
@@ -45,6 +56,7 @@ class SearchSpace:
     sources: tuple[str, ...] = ()
     max_boost: float = 2.0
     k: int = 10
+    max_depth: int | None = None
 
     def __post_init__(self) -> None:
         if not self.rerankers:
@@ -55,6 +67,10 @@ class SearchSpace:
             check_choice(name, "boosts", BOOSTS)
         if not self.max_boost > 0:
             raise ParetorecError(f"max_boost must be positive, got {self.max_boost}")
+        if self.max_depth is not None and self.max_depth < self.k:
+            raise ParetorecError(
+                f"max_depth must be at least k ({self.k}) or None, got {self.max_depth}"
+            )
 
     def initial_design(self) -> list[dict[str, Any]]:
         """Optuna parameter sets that seed the first generation.
@@ -108,7 +124,14 @@ class SearchSpace:
         return out
 
     def suggest(self, trial: Any) -> Policy:
-        """Sample a policy from an Optuna trial."""
+        """Sample a policy from an Optuna trial.
+
+        Every parameter of the space is suggested in every trial, also those the chosen
+        re-ranker ignores (e.g. ``dpp_theta`` when MMR is chosen): Optuna's NSGA-II applies
+        crossover and mutation only to the parameters all trials share and samples the rest
+        at random, so a conditional space would reduce it to random search. Ignored
+        parameters do not enter the policy.
+        """
         params: dict[str, Any] = {"k": self.k}
         reranker = (
             trial.suggest_categorical("reranker", list(self.rerankers))
@@ -116,18 +139,27 @@ class SearchSpace:
             else self.rerankers[0]
         )
         params["reranker"] = reranker
-        if reranker == "mmr":
-            params["mmr_lambda"] = trial.suggest_float("mmr_lambda", 0.0, 1.0)
-            params["mmr_similarity"] = trial.suggest_categorical("mmr_similarity", ["max", "mean"])
-        elif reranker == "dpp":
-            params["dpp_theta"] = trial.suggest_float("dpp_theta", 0.0, 0.99)
-        elif reranker == "fair":
-            params["fair_min_share"] = trial.suggest_float("fair_min_share", 0.0, 1.0)
-        names = _BOOST_PARAMS
+        suggested: dict[str, Any] = {}
+        if "mmr" in self.rerankers:
+            suggested["mmr_lambda"] = trial.suggest_float("mmr_lambda", 0.0, 1.0)
+            suggested["mmr_similarity"] = trial.suggest_categorical(
+                "mmr_similarity", ["max", "mean"]
+            )
+        if "dpp" in self.rerankers:
+            suggested["dpp_theta"] = trial.suggest_float("dpp_theta", 0.0, 0.99)
+        if "fair" in self.rerankers:
+            suggested["fair_min_share"] = trial.suggest_float("fair_min_share", 0.0, 1.0)
+        used = _RERANKER_PARAMS[reranker]
+        params.update({name: value for name, value in suggested.items() if name in used})
         for boost in self.boosts:
-            if boost == "exposure" and reranker == "dpp":
-                continue
-            params[names[boost]] = trial.suggest_float(names[boost], 0.0, self.max_boost)
+            value = trial.suggest_float(_BOOST_PARAMS[boost], 0.0, self.max_boost)
+            if not (boost == "exposure" and reranker == "dpp"):  # not combined with DPP
+                params[_BOOST_PARAMS[boost]] = value
+        if self.max_depth is not None and self.max_depth > self.k:
+            depth = trial.suggest_int("depth", self.k, self.max_depth, log=True)
+            # the depth matters only where a re-ranker or the exposure penalty chooses
+            if reranker != "none" or params.get("exposure_penalty", 0.0) > 0:
+                params["depth"] = depth
         if self.sources:
             weights = {"candidate": 1.0}
             for source in self.sources:
@@ -230,8 +262,9 @@ def run_search(
     ``storage`` is an Optuna RDB URL (``sqlite:///study.db``, ``postgresql://...`` for
     parallel workers) or a path to a SQLite file; ``None`` keeps the study in memory. A
     study found in the storage is resumed: only the missing trials are run. The default
-    policy (the candidate model's own ranking) is always the first trial, so the
-    accuracy anchor is on record.
+    policy (the candidate model's own ranking) is always evaluation 0 of the result, so
+    the accuracy anchor is on record; it is evaluated beside the study, which holds the
+    other ``n_trials - 1`` evaluations.
     """
     import optuna
 
@@ -268,26 +301,12 @@ def run_search(
                 trial.set_constraint(name, violation)
         return [values[name] for name in evaluator.objectives]
 
+    # The baseline is evaluated here, not as a study trial: a trial without the space's
+    # parameters would empty the search space NSGA-II evolves. It counts as evaluation 0.
     done = len([t for t in study.trials if t.state.is_finished()])
-    remaining = max(n_trials - done, 0)
+    remaining = max(n_trials - 1 - done, 0)
     if done == 0:
-        # Trial 0 records the baseline (no parameters: it may lie outside the space), then
-        # the seeding design is queued, as far as the budget allows.
-        found = violations(baseline)
-        user_attrs: dict[str, Any] = {"policy": baseline_policy.to_dict()}
-        if found:
-            user_attrs["constraint"] = list(found.values())
-        study.add_trial(
-            optuna.trial.create_trial(
-                params={},
-                distributions={},
-                values=[baseline[name] for name in evaluator.objectives],
-                user_attrs=user_attrs,
-                constraints=found or None,
-            )
-        )
-        done = 1
-        remaining = max(n_trials - 1, 0)
+        # The seeding design is queued, as far as the budget allows.
         for params in space.initial_design()[:remaining]:
             study.enqueue_trial(params, skip_if_exists=True)
     started = time.perf_counter()
@@ -298,16 +317,20 @@ def run_search(
     seconds = time.perf_counter() - started
 
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    policies = [Policy.from_dict(t.user_attrs["policy"]) for t in finished]
-    values = np.array([t.values for t in finished], dtype=np.float64)
+    policies = [baseline_policy] + [Policy.from_dict(t.user_attrs["policy"]) for t in finished]
+    values = np.array(
+        [[baseline[name] for name in evaluator.objectives]] + [t.values for t in finished],
+        dtype=np.float64,
+    )
     feasible = np.array(
-        [all(v <= 0 for v in t.user_attrs.get("constraint", [0.0])) for t in finished]
+        [all(v <= 0 for v in violations(baseline).values())]
+        + [all(v <= 0 for v in t.user_attrs.get("constraint", [0.0])) for t in finished]
     )
     return SearchResult(
         objectives=tuple(evaluator.objectives),
         directions=evaluator.directions,
         policies=policies,
-        values=values.reshape(len(finished), len(evaluator.objectives)),
+        values=values.reshape(len(policies), len(evaluator.objectives)),
         feasible=feasible,
         seconds=seconds,
         baseline=baseline,

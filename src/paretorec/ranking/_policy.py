@@ -61,6 +61,9 @@ class Policy(BaseModel):
 
     Attributes:
         k: length of the final list (at most the number of candidates, checked on apply).
+        depth: the re-ranker (and the exposure penalty) choose among the ``depth`` best
+            candidates by fused score, ``None``: among all C. Diversifying from near the top
+            of the list costs less accuracy than reaching deep into it; ``depth >= k``.
         fusion: ``"sum"`` of per-user min-max normalised sources, or ``"product"`` of
             probabilities (``sum_s w_s log p_s``); see the module docstring.
         weights: non-negative weight per score source (``"candidate"`` and the names of
@@ -94,6 +97,7 @@ class Policy(BaseModel):
     )
 
     k: int = Field(10, gt=0)
+    depth: int | None = Field(None, gt=0)
     fusion: Fusion = "sum"
     weights: dict[str, float] = Field(default_factory=_default_weights)
     novelty_boost: float = Field(0.0, ge=0)
@@ -140,6 +144,8 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _check_combination(self) -> Policy:
+        if self.depth is not None and self.depth < self.k:
+            raise ValueError(f"depth must be at least k ({self.k}) or None, got {self.depth}")
         if self.exposure_penalty > 0 and self.reranker == "dpp":
             raise ValueError(
                 "exposure_penalty works with the re-rankers 'none', 'mmr' and 'fair', "
@@ -206,6 +212,8 @@ class Policy(BaseModel):
         """
         weights = ", ".join(f"{source}={_number(w)}" for source, w in self.weights.items())
         parts = [f"k={self.k}", f"{self.fusion}({weights})"]
+        if self.depth is not None:
+            parts.append(f"depth={self.depth}")
         if self.novelty_boost:
             parts.append(f"novelty+{_number(self.novelty_boost)}")
         if self.long_tail_boost:
@@ -267,6 +275,8 @@ def _one_error(error: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         valid = ", ".join(Policy.model_fields)
         return f"policy has no field {loc[0]!r} (got {show(value)}); valid fields: {valid}"
+    if not loc and kind == "value_error":  # a check across fields: its message names them
+        return f"policy: {ctx.get('error', error.get('msg'))}"
     if not loc:
         return f"policy: {error.get('msg', 'invalid input')}, got {_got(value)}"
     field = f"policy field {loc[0]!r}"

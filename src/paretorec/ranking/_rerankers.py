@@ -521,6 +521,10 @@ def apply_policy(
         )
     scores = fuse_checked(policy, candidates, context)
     items = np.asarray(candidates.items)
+    if policy.depth is not None and policy.depth < width:
+        kept = top_k_indices(scores, policy.depth)  # the depth best by fused score, in order
+        scores = np.take_along_axis(scores, kept, axis=1)
+        items = np.take_along_axis(items, kept, axis=1)
     codes = items.astype(np.int64, copy=False)
     exposure = (
         Exposure(context.n_items, len(items), policy.exposure_penalty)
