@@ -102,7 +102,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--patience",
         type=int,
         default=0,
-        help="early stopping on valid score of task 0 (0: off, train all epochs, keep last)",
+        help="early stopping on the validation score of --earlystop-label "
+        "(0: off, train all epochs, keep last)",
+    )
+    p.add_argument(
+        "--earlystop-label",
+        default=None,
+        help="label whose validation score drives early stopping (default: the first label; "
+        "ESMM: its CTR label); highest AUC for a binary label, lowest MSE for a regression one",
     )
     p.add_argument(
         "--loader",
@@ -415,6 +422,18 @@ def main(argv: list[str] | None = None) -> int:
         valid_dl = TensorBatches(x["valid"], y["valid"], args.batch_size, False, args.seed)
         test_dl = TensorBatches(x["test"], y["test"], args.batch_size, False, args.seed)
 
+    # the model output (and validation score) that early stopping watches
+    if args.model == "esmm":
+        stop_label = args.earlystop_label or esmm_ctr
+        by_label = {esmm_cvr: 0, esmm_ctr: 1}
+    else:
+        stop_label = args.earlystop_label or label_cols[0]
+        by_label = {lab: i for i, lab in enumerate(label_cols)}
+    if stop_label not in by_label:
+        raise SystemExit(f"--earlystop-label {stop_label!r} is not one of {sorted(by_label)}")
+    earlystop_task = by_label[stop_label]
+    earlystop_mode = "min" if model_task_types[earlystop_task] == "regression" else "max"
+
     model_dir = tempfile.mkdtemp(prefix="rechub_")
     try:
         patience = args.patience if args.patience > 0 else args.epochs + 1
@@ -423,8 +442,9 @@ def main(argv: list[str] | None = None) -> int:
             task_types=model_task_types,
             optimizer_params={"lr": args.lr, "weight_decay": args.weight_decay},
             n_epoch=args.epochs,
-            earlystop_taskid=0 if args.model != "esmm" else 1,
+            earlystop_taskid=earlystop_task,
             earlystop_patience=patience,
+            earlystop_mode=earlystop_mode,
             device=args.device,
             model_path=model_dir,
         )
@@ -544,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
             "weight_decay": args.weight_decay,
             "optimizer": "Adam",
             "patience": args.patience,
+            "earlystop_label": stop_label,
+            "earlystop_mode": earlystop_mode,
             "loader": args.loader,
             "seed": args.seed,
             "threads": args.threads,

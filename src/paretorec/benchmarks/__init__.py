@@ -8,6 +8,7 @@ from typing import Any
 from . import (
     _amazon_scientific,
     _fullsort,
+    _ml100k_multitask,
     _ml100k_pareto,
     _movielens100k,
     _simulator_funnel,
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "amazon_scientific": _amazon_scientific.run,
     "text_encoding": _text_encoding.run,
     "simulator_funnel": _simulator_funnel.run,
+    "ml100k_multitask": _ml100k_multitask.run,
 }
 
 __all__ = ["BENCHMARKS"]

@@ -10,6 +10,7 @@ from typing import Any
 from . import (
     _amazon_scientific,
     _fullsort,
+    _ml100k_multitask,
     _ml100k_pareto,
     _movielens100k,
     _simulator_funnel,
@@ -47,6 +48,20 @@ SECTIONS: dict[str, dict[str, Any]] = {
         "title": "Funnel simulator: CVR over the entire space (known truth)",
         "tables": [("Test impressions, mean over seeds", _simulator_funnel.COLUMNS)],
     },
+    "ml100k_multitask": {
+        "title": "MovieLens-100k funnel: multi-task rankers, single-task models, torch-rechub",
+        "tables": [
+            (
+                "Test: engage / like AUC, rating RMSE; nDCG@10 re-ranking EASE's top 100",
+                _ml100k_multitask.COLUMNS,
+            ),
+            (
+                "Training throughput, same MMoE in both libraries (median of repeats)",
+                _ml100k_multitask.SPEED_COLUMNS,
+                {"kind": "throughput"},
+            ),
+        ],
+    },
     "fullsort": {
         "title": "Full-catalogue ranking speed, MovieLens-1M",
         "tables": [("Score + top-10 + metrics, every user x every item", _fullsort.SPEED_COLUMNS)],
@@ -63,9 +78,13 @@ def _cell(value: Any) -> str:
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """A markdown table; rows holding none of the columns are left out, absent cells are -."""
     lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row in rows:
-        cells = [_cell(row["metrics"].get(c)) for c in columns]
+        metrics = row["metrics"]
+        if not any(c in metrics for c in columns):
+            continue
+        cells = [_cell(metrics[c]) if c in metrics else "-" for c in columns]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     return lines
 
@@ -102,9 +121,13 @@ def render_markdown(results_dir: str | Path) -> str:
         for key, value in result["protocol"].items():
             if key != "published":
                 out.append(f"- {key}: {value}")
-        for title, columns in section["tables"]:
+        for title, columns, *where in section["tables"]:
+            # an optional third entry keeps the rows whose fields match it
+            rows = [
+                r for r in result["rows"] if all(r.get(k) == v for w in where for k, v in w.items())
+            ]
             out += ["", f"**{title}**", ""]
-            out += _table(result["rows"], columns)
+            out += _table(rows, columns)
         out += _published(result["protocol"])
         out += [
             "",
