@@ -64,8 +64,8 @@ class SpaceConfig(StrictModel):
         "exposure",
     )
     max_boost: float = Field(2.0, gt=0)
-    #: search the re-rank depth (Policy.depth) in [k, n_candidates]
-    depth: bool = True
+    #: also search the re-rank depth (Policy.depth) in [k, n_candidates]
+    depth: bool = False
 
 
 class ConstraintConfig(StrictModel):

@@ -290,7 +290,7 @@ def test_numpy_scalars_are_accepted() -> None:
 # ---------------------------------------------------------------------------- bad inputs
 FIELDS = (
     "k, depth, fusion, weights, novelty_boost, long_tail_boost, popularity_penalty, reranker, "
-    "mmr_lambda, mmr_similarity, exposure_penalty, dpp_theta, fair_min_share, fair_group"
+    "mmr_lambda, mmr_similarity, exposure_penalty, dpp_theta, fair_min_share, fair_group, order"
 )
 BAD_POLICIES: list[tuple[dict[str, Any], str]] = [
     (
@@ -334,6 +334,12 @@ BAD_POLICIES: list[tuple[dict[str, Any], str]] = [
     ),
     ({"k": 0}, "policy field 'k' must be > 0, got 0"),
     ({"depth": 0}, "policy field 'depth' must be > 0, got 0"),
+    (
+        {"reranker": "fair", "order": "score"},
+        "policy: order='score' would undo the fair re-ranker's per-prefix guarantee; use "
+        "order='reranker' with reranker='fair'",
+    ),
+    ({"order": "random"}, "policy field 'order' must be one of 'reranker', 'score'; got 'random'"),
     ({"k": 10, "depth": 5}, "policy: depth must be at least k (10) or None, got 5"),
     ({"k": 2.5}, "policy field 'k' must be an int, got 2.5"),
     ({"k": True}, "policy field 'k' must be an int, got True (bool)"),
@@ -520,3 +526,25 @@ def test_depth_at_least_the_width_changes_nothing() -> None:
             apply_policy(policy, candidates, context),
         )
     assert "depth=8" in policy.replace(depth=8).describe()
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(k=6, reranker="mmr", mmr_lambda=0.2, mmr_similarity="mean"),
+        Policy(k=6, reranker="dpp", dpp_theta=0.3, novelty_boost=0.4),
+        Policy(k=6, exposure_penalty=1.5, depth=9),
+        Policy(k=6, reranker="mmr", mmr_lambda=0.4, weights={"candidate": 1.0, "like": 2.0}),
+    ],
+)
+def test_order_by_score_presents_the_same_set_best_first(policy: Policy) -> None:
+    candidates, context = random_world(seed=6)
+    chosen = apply_policy(policy, candidates, context)
+    by_score = apply_policy(policy.replace(order="score"), candidates, context)
+    fused = fused_scores(policy, candidates, context)
+    for user in range(len(candidates.users)):
+        assert set(by_score[user]) == set(chosen[user])
+        where = {item: j for j, item in enumerate(candidates.items[user])}
+        values = fused[user, [where[item] for item in by_score[user]]]
+        assert np.all(np.diff(values) <= 0)
+    assert "by-score" in policy.replace(order="score").describe()

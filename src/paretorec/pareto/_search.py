@@ -155,10 +155,17 @@ class SearchSpace:
             value = trial.suggest_float(_BOOST_PARAMS[boost], 0.0, self.max_boost)
             if not (boost == "exposure" and reranker == "dpp"):  # not combined with DPP
                 params[_BOOST_PARAMS[boost]] = value
+        # order and depth matter where a re-ranker or the exposure penalty chooses the set
+        chooses = reranker != "none" or params.get("exposure_penalty", 0.0) > 0
+        if self.rerankers != ("fair",) and (
+            self.rerankers != ("none",) or "exposure" in self.boosts
+        ):
+            order = trial.suggest_categorical("order", ["reranker", "score"])
+            if chooses and reranker != "fair":
+                params["order"] = order
         if self.max_depth is not None and self.max_depth > self.k:
             depth = trial.suggest_int("depth", self.k, self.max_depth, log=True)
-            # the depth matters only where a re-ranker or the exposure penalty chooses
-            if reranker != "none" or params.get("exposure_penalty", 0.0) > 0:
+            if chooses:  # only a re-ranker or the exposure penalty reads the depth
                 params["depth"] = depth
         if self.sources:
             weights = {"candidate": 1.0}

@@ -90,6 +90,12 @@ class Policy(BaseModel):
         fair_min_share: every prefix of length t holds at least
             ``floor(fair_min_share * t)`` items of ``fair_group`` (while any remain).
         fair_group: the protected group id in ``ItemContext.groups`` (1 = long tail).
+        order: how the k chosen items are presented: ``"reranker"`` (the order in which
+            the re-ranker or the exposure penalty chose them) or ``"score"`` (by fused
+            score, best first). Set-level objectives (ILD, coverage, novelty) do not depend
+            on the order, rank-sensitive accuracy (nDCG) does, so ``"score"`` keeps a
+            diversified set and loses less accuracy. Not with ``"fair"``, whose guarantee
+            holds for every prefix of its own order.
     """
 
     model_config = ConfigDict(
@@ -110,6 +116,7 @@ class Policy(BaseModel):
     dpp_theta: float = Field(0.5, ge=0, lt=1)
     fair_min_share: float = Field(0.5, ge=0, le=1)
     fair_group: int = 1
+    order: Literal["reranker", "score"] = "reranker"
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -144,6 +151,11 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _check_combination(self) -> Policy:
+        if self.order == "score" and self.reranker == "fair":
+            raise ValueError(
+                "order='score' would undo the fair re-ranker's per-prefix guarantee; use "
+                "order='reranker' with reranker='fair'"
+            )
         if self.depth is not None and self.depth < self.k:
             raise ValueError(f"depth must be at least k ({self.k}) or None, got {self.depth}")
         if self.exposure_penalty > 0 and self.reranker == "dpp":
@@ -229,6 +241,8 @@ class Policy(BaseModel):
             parts.append(f"dpp(theta={_number(self.dpp_theta)})")
         elif self.reranker == "fair":
             parts.append(f"fair(min_share={_number(self.fair_min_share)}, group={self.fair_group})")
+        if self.order == "score":
+            parts.append("by-score")
         return " ".join(parts)
 
 
@@ -300,7 +314,8 @@ def _one_error(error: Mapping[str, Any]) -> str:
 
 
 def _literal_options(name: str) -> tuple[str, ...]:
-    return {"fusion": FUSIONS, "reranker": RERANKERS}.get(name, ())
+    field = Policy.model_fields.get(name)
+    return tuple(get_args(field.annotation)) if field is not None else ()
 
 
 def _policy_error_message(exc: ValidationError) -> str:

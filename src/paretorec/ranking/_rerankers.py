@@ -563,4 +563,7 @@ def apply_policy(
             )
         else:
             positions = _dpp(relevance, codes, similarity, policy.k, policy.dpp_theta)
+    if policy.order == "score":  # present the chosen set best first
+        chosen = np.take_along_axis(scores, positions, axis=1)
+        positions = np.take_along_axis(positions, np.argsort(-chosen, axis=1, kind="stable"), 1)
     return np.take_along_axis(items, positions, axis=1).astype(np.int64, copy=False)
