@@ -12,13 +12,21 @@ Items enter the network through one of three representations (``item_mode``):
 
 The same item table embeds the inputs and scores the outputs (weight tying). Scores are
 cosine similarities divided by ``temperature`` (or dot products when it is ``None``).
+
+In text and hybrid modes the language model itself can train with the sequence model
+(``text_adapter``): LoRA adapters on its attention projections (``"lora"``, needs
+``peft``) or its last ``unfreeze_layers`` transformer layers (``"last_layers"``), at their
+own ``text_learning_rate``. Each step re-encodes, with gradient, only the texts of items
+in the batch (inputs, targets, sampled negatives; at most ``text_grad_items``); every
+other item comes from a table refreshed without gradient at the end of each epoch.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,8 +45,28 @@ from ..data import Dataset
 from ..data._dataset import ITEM, TIMESTAMP, USER
 from ._base import CandidateModel, register_model, top_k_indices
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 ITEM_MODES = ("id", "text", "hybrid")
 LOSSES = ("full", "sampled")
+TEXT_ADAPTERS = ("frozen", "lora", "last_layers")
+LORA_EXTRA = "paretorec[lora]"
+# Attention projections of common transformer families, tried in order for LoRA.
+_ATTENTION_PROJECTIONS = (
+    ("query", "key", "value"),  # BERT, MiniLM, RoBERTa
+    ("q_proj", "k_proj", "v_proj"),  # BART, Llama, most decoders
+    ("q_lin", "k_lin", "v_lin"),  # DistilBERT
+    ("q", "k", "v"),  # T5, MPNet
+    ("query_key_value",),
+    ("Wqkv",),
+    ("qkv",),
+    ("c_attn",),  # GPT-2
+)
+# Attribute names of a transformer's stack of layers.
+_LAYER_STACKS = ("layer", "layers", "h", "block", "blocks")
+# Texts per no-grad forward pass when the item table is refreshed.
+_REFRESH_BATCH = 64
 
 
 def user_sequences(dataset: Dataset) -> list[np.ndarray]:
@@ -64,6 +92,214 @@ def _left_pad(sequences: list[np.ndarray], length: int) -> np.ndarray:
         if len(tail):
             out[row, length - len(tail) :] = tail + 1
     return out
+
+
+class _TextTower(nn.Module):
+    """A sentence-transformers model trained with the sequence model (LoRA or last layers).
+
+    Item texts are tokenised once (:meth:`set_texts`); ``forward(codes)`` embeds those
+    items' texts with gradient. Vectors are L2-normalised like the frozen encoder's, and
+    blank texts stay zero vectors that never reach the model. The language model always
+    runs in eval mode (no dropout), so a re-encoded item matches its row of the refreshed
+    table while the weights have not moved.
+    """
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        adapter: str,
+        *,
+        model_name: str,
+        lora_rank: int,
+        lora_alpha: float,
+        unfreeze_layers: int,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.adapter = adapter
+        self.model_name = model_name
+        model.requires_grad_(False)
+        if adapter == "lora":
+            self._add_lora(lora_rank, lora_alpha)
+        elif adapter == "last_layers":
+            self._unfreeze_last_layers(unfreeze_layers)
+        self.model.eval()
+        tokenizer = getattr(model, "tokenizer", None)
+        self._pad_id = int(getattr(tokenizer, "pad_token_id", None) or 0)
+        self._pad_left = getattr(tokenizer, "padding_side", "right") == "left"
+        self._token_types = False
+        self._tokens: list[torch.Tensor | None] = []
+
+    def train(self, mode: bool = True) -> _TextTower:
+        super().train(mode)
+        self.model.eval()  # see the class docstring: no dropout in the language model
+        return self
+
+    # ------------------------------------------------------------------ adapters
+    def _transformer(self) -> nn.Module:
+        first = self.model[0]
+        network = getattr(first, "auto_model", None)
+        if network is None:
+            network = getattr(first, "model", None)
+        if not isinstance(network, nn.Module):
+            raise ParetorecError(
+                f"text_encoder {self.model_name!r}: its first module holds no transformer "
+                "to adapt; use text_adapter='frozen'"
+            )
+        return network
+
+    def _add_lora(self, rank: int, alpha: float) -> None:
+        try:
+            from peft import LoraConfig, inject_adapter_in_model
+        except ImportError as exc:
+            raise ImportError(
+                f"text_adapter='lora' needs peft: pip install '{LORA_EXTRA}' ({exc})"
+            ) from exc
+        network = self._transformer()
+        leaves = {
+            name.rsplit(".", 1)[-1]
+            for name, module in network.named_modules()
+            if isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+        }
+        targets = next(
+            (
+                [n for n in group if n in leaves]
+                for group in _ATTENTION_PROJECTIONS
+                if leaves & set(group)
+            ),
+            None,
+        )
+        if not targets:
+            raise ParetorecError(
+                f"text_adapter='lora': no known attention projection (query/key/value, "
+                f"q_proj/k_proj/v_proj, ...) in text_encoder {self.model_name!r}; use "
+                "text_adapter='last_layers'"
+            )
+        config = LoraConfig(
+            r=rank,
+            lora_alpha=alpha,  # type: ignore[arg-type]  # annotated int; the scale is alpha / r
+            lora_dropout=0.0,
+            bias="none",
+            target_modules=targets,
+        )
+        inject_adapter_in_model(config, network)
+        for name, parameter in self.model.named_parameters():
+            parameter.requires_grad_("lora_" in name)
+
+    def _unfreeze_last_layers(self, count: int) -> None:
+        stacks = [
+            module
+            for name, module in self._transformer().named_modules()
+            if isinstance(module, nn.ModuleList)
+            and len(module) > 0
+            and name.rsplit(".", 1)[-1] in _LAYER_STACKS
+        ]
+        if not stacks:
+            raise ParetorecError(
+                f"text_adapter='last_layers': no stack of transformer layers found in "
+                f"text_encoder {self.model_name!r}; use text_adapter='lora'"
+            )
+        layers = max(stacks, key=lambda m: sum(p.numel() for p in m.parameters()))
+        if count > len(layers):
+            raise ParetorecError(
+                f"unfreeze_layers must be at most {len(layers)} (the transformer layers of "
+                f"{self.model_name}), got {count}"
+            )
+        for layer in list(layers)[-count:]:
+            layer.requires_grad_(True)
+        for module in list(self.model)[1:]:  # pooling, dense heads after the transformer
+            module.requires_grad_(True)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The adapted weights (LoRA matrices or the unfrozen layers), detached copies."""
+        return {
+            name: parameter.detach().clone()
+            for name, parameter in self.model.named_parameters()
+            if parameter.requires_grad
+        }
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        own = dict(self.model.named_parameters())
+        expected = {name for name, parameter in own.items() if parameter.requires_grad}
+        if set(state) != expected:
+            raise ParetorecError(
+                f"saved language-model weights do not match text_adapter={self.adapter!r} on "
+                f"{self.model_name}: {len(set(state) ^ expected)} tensor names differ"
+            )
+        with torch.no_grad():
+            for name, value in state.items():
+                own[name].copy_(value)
+
+    # ------------------------------------------------------------------ encoding
+    def tokenise(self, texts: Sequence[str]) -> list[torch.Tensor | None]:
+        """Token ids of each text without padding (None for a blank text)."""
+        out: list[torch.Tensor | None] = [None] * len(texts)
+        rows = [i for i, text in enumerate(texts) if text.strip()]
+        # sentence-transformers 5 renamed tokenize to preprocess
+        tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize
+        for start in range(0, len(rows), 256):
+            chunk = rows[start : start + 256]
+            features = tokenize([texts[i] for i in chunk])
+            self._token_types = self._token_types or "token_type_ids" in features
+            ids, mask = features["input_ids"], features["attention_mask"].bool()
+            for row, i in enumerate(chunk):
+                out[i] = ids[row][mask[row]].clone()
+        return out
+
+    def set_texts(self, texts: Sequence[str]) -> None:
+        self._tokens = self.tokenise(texts)
+
+    def embed(self, tokens: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        """(len(tokens), dim) unit vectors; zero rows for blank texts."""
+        device = next(self.model.parameters()).device
+        rows = [i for i, ids in enumerate(tokens) if ids is not None]
+        present = [ids for ids in tokens if ids is not None]
+        if not present:
+            return torch.zeros(len(tokens), self.dimension, device=device)
+        width = max(len(ids) for ids in present)
+        input_ids = torch.full((len(present), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(present), width), dtype=torch.long)
+        for row, ids in enumerate(present):
+            span = slice(width - len(ids), width) if self._pad_left else slice(0, len(ids))
+            input_ids[row, span] = ids
+            mask[row, span] = 1
+        features = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+        if self._token_types:
+            features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+        vectors = self.model(features)["sentence_embedding"]
+        vectors = nn.functional.normalize(vectors.float(), dim=-1)
+        if len(rows) == len(tokens):
+            return vectors
+        out = vectors.new_zeros(len(tokens), vectors.shape[1])
+        return out.index_copy(0, torch.tensor(rows, device=device), vectors)
+
+    @property
+    def dimension(self) -> int:
+        size = getattr(self.model, "get_embedding_dimension", None)
+        value = size() if size is not None else self.model.get_sentence_embedding_dimension()
+        if value is None:
+            raise ParetorecError(
+                f"text_encoder {self.model_name!r} does not report its output size"
+            )
+        return int(value)
+
+    def forward(self, codes: np.ndarray) -> torch.Tensor:
+        """Vectors of the items ``codes`` (with gradient to the adapted weights)."""
+        return self.embed([self._tokens[int(code)] for code in codes])
+
+    def encode_all(self) -> np.ndarray:
+        """The whole item table, no gradient, in batches of similar text length."""
+        return self.encode_tokens(self._tokens)
+
+    def encode_tokens(self, tokens: Sequence[torch.Tensor | None]) -> np.ndarray:
+        lengths = np.array([0 if ids is None else len(ids) for ids in tokens])
+        order = np.argsort(lengths, kind="stable")
+        out = np.zeros((len(tokens), self.dimension), dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, len(order), _REFRESH_BATCH):
+                rows = order[start : start + _REFRESH_BATCH]
+                out[rows] = self.embed([tokens[i] for i in rows]).cpu().numpy()
+        return out
 
 
 class _SequenceNetwork(nn.Module):
@@ -105,11 +341,19 @@ class _SequenceNetwork(nn.Module):
         self.output_norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(dropout)
 
-    def item_table(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
-        """(n_items + 1, hidden) item vectors; row 0 is padding."""
+    def item_table(
+        self, id_keep: torch.Tensor | None = None, text_vectors: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(n_items + 1, hidden) item vectors; row 0 is padding.
+
+        ``text_vectors`` replaces the stored language-model vectors (a trainable adapter's
+        batch: some rows re-encoded with gradient).
+        """
         table: torch.Tensor | None = None
         if self.item_mode in ("text", "hybrid"):
-            vectors: torch.Tensor = self.text_vectors  # type: ignore[assignment]
+            vectors: torch.Tensor = (
+                self.text_vectors if text_vectors is None else text_vectors  # type: ignore[assignment]
+            )
             text = self.text_projection(self.text_norm(vectors))
             table = torch.cat([torch.zeros_like(text[:1]), text], dim=0)
         if self.item_mode in ("id", "hybrid"):
@@ -192,6 +436,18 @@ class SequentialTransformer(CandidateModel):
 
     Scoring uses each user's history: the training sequence by default, or the one set by
     :meth:`set_history` (e.g. train + validation before scoring test targets).
+
+    Adapting the language model (text and hybrid modes): ``text_adapter="lora"`` trains
+    LoRA adapters (``lora_rank``, ``lora_alpha``) on the attention projections of the
+    ``text_encoder`` model, ``"last_layers"`` trains its last ``unfreeze_layers``
+    transformer layers; both at ``text_learning_rate``, jointly with the sequence model
+    from the next-item loss, and both need ``fit(..., item_texts=...)`` (one text per item
+    code, e.g. :func:`paretorec.text.item_texts`). A step re-encodes with gradient the
+    texts of the batch's items (inputs, targets and sampled negatives; a random
+    ``text_grad_items`` of them when there are more); the other items come from a table
+    refreshed without gradient at the end of every epoch, which is also the table scored
+    and saved. Items absent from training get their vectors from the adapted model too.
+    Saving stores only the adapted weights; scoring a loaded model needs no language model.
     """
 
     requires_history = True
@@ -216,6 +472,12 @@ class SequentialTransformer(CandidateModel):
         patience: int = 10,
         text_encoder: str = "default",
         text_template: str | None = None,
+        text_adapter: str = "frozen",
+        lora_rank: int = 8,
+        lora_alpha: float = 16.0,
+        unfreeze_layers: int = 1,
+        text_learning_rate: float = 1e-4,
+        text_grad_items: int | None = 256,
         seed: int = 0,
         device: str = "cpu",
         show_progress: bool = False,
@@ -256,6 +518,36 @@ class SequentialTransformer(CandidateModel):
         self.patience = check_positive_int(patience, "patience")
         self.text_encoder = str(text_encoder)
         self.text_template = text_template
+        self.text_adapter = check_choice(text_adapter, "text_adapter", TEXT_ADAPTERS)
+        if self.text_adapter != "frozen" and self.item_mode == "id":
+            raise ParetorecError(
+                f"text_adapter={self.text_adapter!r} needs item_mode 'text' or 'hybrid' (the "
+                f"language model only feeds those); got item_mode={self.item_mode!r}"
+            )
+        self.lora_rank = check_positive_int(lora_rank, "lora_rank")
+        if not (
+            isinstance(lora_alpha, (int, float))
+            and not isinstance(lora_alpha, bool)
+            and math.isfinite(lora_alpha)
+            and lora_alpha > 0
+        ):
+            raise ParetorecError(f"lora_alpha must be a positive number, got {show(lora_alpha)}")
+        self.lora_alpha = float(lora_alpha)
+        self.unfreeze_layers = check_positive_int(unfreeze_layers, "unfreeze_layers")
+        if not (
+            isinstance(text_learning_rate, (int, float))
+            and not isinstance(text_learning_rate, bool)
+            and text_learning_rate > 0
+        ):
+            raise ParetorecError(
+                f"text_learning_rate must be a positive number, got {show(text_learning_rate)}"
+            )
+        self.text_learning_rate = float(text_learning_rate)
+        self.text_grad_items = (
+            None
+            if text_grad_items is None
+            else check_positive_int(text_grad_items, "text_grad_items")
+        )
         self.seed = int(seed)
         self.device = str(device)
         self.show_progress = bool(show_progress)
@@ -265,7 +557,10 @@ class SequentialTransformer(CandidateModel):
         self._text_vectors: np.ndarray | None = None
         self._warm = np.zeros(0, dtype=np.float32)
         self._pending_vectors: np.ndarray | None = None
+        self._pending_texts: list[str] | None = None
         self._pending_valid: Dataset | None = None
+        self._text_tower: _TextTower | None = None
+        self._text_tower_state: dict[str, torch.Tensor] = {}  # adapted weights, once loaded
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -286,6 +581,12 @@ class SequentialTransformer(CandidateModel):
             "patience": self.patience,
             "text_encoder": self.text_encoder,
             "text_template": self.text_template,
+            "text_adapter": self.text_adapter,
+            "lora_rank": self.lora_rank,
+            "lora_alpha": self.lora_alpha,
+            "unfreeze_layers": self.unfreeze_layers,
+            "text_learning_rate": self.text_learning_rate,
+            "text_grad_items": self.text_grad_items,
             "seed": self.seed,
             "device": self.device,
             "show_progress": self.show_progress,
@@ -298,20 +599,38 @@ class SequentialTransformer(CandidateModel):
         *,
         valid: Dataset | None = None,
         item_vectors: np.ndarray | None = None,
+        item_texts: Sequence[str] | None = None,
     ) -> SequentialTransformer:
         """Train on ``train``; ``valid`` enables early stopping on nDCG@10 of its items.
 
         ``item_vectors`` (n_items x d) replaces the text encoder in text and hybrid modes.
+        ``item_texts`` (one text per item code; blank = no text, a zero vector) replaces
+        the ``text_template`` texts; a trainable ``text_adapter`` needs it.
         """
         if valid is not None and not isinstance(valid, Dataset):
             raise ParetorecError(f"valid must be a paretorec Dataset, got {type(valid).__name__}")
+        texts = None if item_texts is None else _check_item_texts(item_texts)
+        if self.text_adapter != "frozen":
+            if texts is None:
+                raise ParetorecError(
+                    f"item_texts is required with text_adapter={self.text_adapter!r}: pass "
+                    "fit(train, item_texts=...) with one text per item code, e.g. "
+                    "paretorec.text.item_texts(train)"
+                )
+            if item_vectors is not None:
+                raise ParetorecError(
+                    f"item_vectors cannot be used with text_adapter={self.text_adapter!r}: the "
+                    "adapted language model makes the vectors from item_texts"
+                )
         self._pending_valid = valid
         self._pending_vectors = item_vectors
+        self._pending_texts = texts
         try:
             super().fit(train)
         finally:
             self._pending_valid = None
             self._pending_vectors = None
+            self._pending_texts = None
         return self
 
     def _item_vectors(self, train: Dataset) -> np.ndarray | None:
@@ -322,7 +641,10 @@ class SequentialTransformer(CandidateModel):
             from ..text import TextEncoder, encode_items
 
             encoder = TextEncoder(self.text_encoder, show_progress=self.show_progress)
-            vectors = encode_items(train, encoder, self.text_template)
+            if self._pending_texts is None:
+                vectors = encode_items(train, encoder, self.text_template)
+            else:
+                vectors = encoder.encode(self._texts_for(train))
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != train.n_items:
             raise ParetorecError(
@@ -331,6 +653,42 @@ class SequentialTransformer(CandidateModel):
         if not np.isfinite(vectors).all():
             raise ParetorecError("item_vectors contains NaN or infinite values")
         return vectors
+
+    def _texts_for(self, train: Dataset) -> list[str]:
+        texts = self._pending_texts
+        if texts is None or len(texts) != train.n_items:
+            raise ParetorecError(
+                f"item_texts must hold one text per item code (n_items={train.n_items}), got "
+                f"{None if texts is None else len(texts)}"
+            )
+        return texts
+
+    def _load_text_tower(self) -> _TextTower:
+        """The language model of ``text_encoder`` with this model's adapter (not trained)."""
+        from ..text import TextEncoder
+
+        encoder = TextEncoder(
+            self.text_encoder, device=self.device, cache_dir=None, show_progress=False
+        )
+        tower = _TextTower(
+            encoder.model,  # this encoder's own copy: the adapter modifies it in place
+            self.text_adapter,
+            model_name=encoder.model_name,
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            unfreeze_layers=self.unfreeze_layers,
+        )
+        return tower.to(self.device)
+
+    def _adapted_tower(self) -> _TextTower:
+        """The adapted language model: the trained one, or rebuilt from saved weights."""
+        if self._text_tower is None:
+            if not self._text_tower_state:
+                raise ParetorecError("SequentialTransformer is not fitted; call fit(train) first")
+            tower = self._load_text_tower()
+            tower.load_trainable_state(self._text_tower_state)
+            self._text_tower = tower
+        return self._text_tower
 
     def _build(self, n_items: int) -> _SequenceNetwork:
         text = None if self._text_vectors is None else torch.from_numpy(self._text_vectors)
@@ -350,7 +708,15 @@ class SequentialTransformer(CandidateModel):
     def _fit(self, train: Dataset, matrix: sp.csr_matrix) -> None:
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        self._text_vectors = self._item_vectors(train)
+        tower: _TextTower | None = None
+        self._text_tower, self._text_tower_state = None, {}
+        if self.text_adapter == "frozen":
+            self._text_vectors = self._item_vectors(train)
+        else:
+            tower = self._load_text_tower()
+            tower.set_texts(self._texts_for(train))
+            self._text_vectors = tower.encode_all()
+            self._text_tower = tower
         self._warm = (np.asarray(matrix.sum(axis=0)).ravel() > 0).astype(np.float32)
         self._sequences = user_sequences(train)
         network = self._build(train.n_items)
@@ -360,10 +726,23 @@ class SequentialTransformer(CandidateModel):
             raise ParetorecError("train has no user with at least two interactions to learn from")
         lengths = (inputs > 0).sum(axis=1)
         valid_users, valid_targets = self._valid_targets(self._pending_valid)
-        optimizer = torch.optim.AdamW(
-            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
+        if tower is None:
+            optimizer = torch.optim.AdamW(
+                network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
+        else:
+            groups: list[dict[str, Any]] = [
+                {"params": list(network.parameters())},
+                {
+                    "params": [p for p in tower.parameters() if p.requires_grad],
+                    "lr": self.text_learning_rate,
+                },
+            ]
+            optimizer = torch.optim.AdamW(
+                groups, lr=self.learning_rate, weight_decay=self.weight_decay
+            )
         best_score, best_state, stale = -math.inf, None, 0
+        best_text: tuple[dict[str, torch.Tensor], np.ndarray] | None = None
         self.history_ = []
         bar = tqdm(range(self.epochs), desc="sequential", disable=not self.show_progress)
         for epoch in bar:
@@ -371,18 +750,24 @@ class SequentialTransformer(CandidateModel):
             total, batches = 0.0, 0
             for rows in self._batches(lengths, rng):
                 width = int(lengths[rows].max())  # crop the shared left padding
-                loss = self._batch_loss(network, inputs[rows, -width:], targets[rows, -width:], rng)
+                loss = self._batch_loss(
+                    network, inputs[rows, -width:], targets[rows, -width:], rng, tower
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach())
                 batches += 1
+            if tower is not None:
+                self._refresh_text_table(network, tower)
             record = {"epoch": float(epoch + 1), "loss": total / max(batches, 1)}
             if valid_users is not None:
                 record["valid_ndcg@10"] = self._ndcg_at_10(valid_users, valid_targets)
                 if record["valid_ndcg@10"] > best_score:
                     best_score, stale = record["valid_ndcg@10"], 0
                     best_state = copy.deepcopy(network.state_dict())
+                    if tower is not None and self._text_vectors is not None:
+                        best_text = (tower.trainable_state(), self._text_vectors.copy())
                 else:
                     stale += 1
             self.history_.append(record)
@@ -391,7 +776,18 @@ class SequentialTransformer(CandidateModel):
                 break
         if best_state is not None:
             network.load_state_dict(best_state)
+        if tower is not None and best_text is not None:
+            tower.load_trainable_state(best_text[0])
+            self._set_text_table(network, best_text[1])
         network.eval()
+
+    def _refresh_text_table(self, network: _SequenceNetwork, tower: _TextTower) -> None:
+        """Re-encode every item text with the adapted weights (no gradient)."""
+        self._set_text_table(network, tower.encode_all())
+
+    def _set_text_table(self, network: _SequenceNetwork, vectors: np.ndarray) -> None:
+        self._text_vectors = vectors
+        network.text_vectors = torch.from_numpy(vectors).to(self.device)
 
     def _batches(self, lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         """Shuffled batches of windows of similar length (less padding to compute on)."""
@@ -425,29 +821,55 @@ class SequentialTransformer(CandidateModel):
         inputs: np.ndarray,
         targets: np.ndarray,
         rng: np.random.Generator,
+        tower: _TextTower | None = None,
     ) -> torch.Tensor:
         device = self.device
         id_keep = None
         if self.item_mode == "hybrid" and self.id_dropout > 0:
             keep = rng.random(network.n_items + 1) >= self.id_dropout
             id_keep = torch.from_numpy(keep.astype(np.float32)).to(device)
-        table = network.item_table(id_keep)
+        sampled = None
+        if self.loss == "sampled":
+            sampled = rng.integers(1, network.n_items + 1, size=self.n_negatives)
+        text = None
+        if tower is not None:
+            text = self._batch_text_vectors(network, tower, inputs, targets, sampled, rng)
+        table = network.item_table(id_keep, text)
         sequence = torch.from_numpy(inputs).to(device)
         target = torch.from_numpy(targets).to(device)
         states = network.encode(sequence, table)
         valid = target > 0
         states = states[valid]
         labels = target[valid]
-        if self.loss == "full":
+        if sampled is None:
             logits = self._logits(states, table[1:])
             return nn.functional.cross_entropy(logits, labels - 1)
-        negatives = torch.from_numpy(
-            rng.integers(1, network.n_items + 1, size=self.n_negatives)
-        ).to(device)
+        negatives = torch.from_numpy(sampled).to(device)
         candidates = torch.cat([labels, negatives])
         logits = self._logits(states, table[candidates])
         # the positive of row r sits in column r; shared in-batch and uniform negatives
         return nn.functional.cross_entropy(logits, torch.arange(len(labels), device=device))
+
+    def _batch_text_vectors(
+        self,
+        network: _SequenceNetwork,
+        tower: _TextTower,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        sampled: np.ndarray | None,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        """The text table with the batch's items re-encoded with gradient, the rest cached."""
+        parts = [inputs[inputs > 0], targets[targets > 0]]
+        if sampled is not None:
+            parts.append(sampled)
+        codes = np.unique(np.concatenate(parts)) - 1
+        if self.text_grad_items is not None and len(codes) > self.text_grad_items:
+            codes = np.sort(rng.choice(codes, self.text_grad_items, replace=False))
+        cached: torch.Tensor = network.text_vectors  # type: ignore[assignment]
+        fresh = tower(codes)
+        index = torch.from_numpy(codes).to(cached.device)
+        return cached.index_put((index,), fresh.to(cached.dtype))
 
     def _logits(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         if self.temperature is None:
@@ -513,6 +935,24 @@ class SequentialTransformer(CandidateModel):
         with torch.no_grad():
             return self._network.item_table()[1:].cpu().numpy()
 
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Language-model vectors of ``texts`` (float32, n x d) as this model embeds items.
+
+        With a trainable ``text_adapter`` these come from the adapted model (after
+        :meth:`load`, rebuilt from the saved weights and the ``text_encoder`` files, no
+        network needed); otherwise from the frozen ``text_encoder``. The model's item
+        vectors are a learned projection of these (see :meth:`item_vectors`).
+        """
+        values = _check_item_texts(texts)
+        if self.item_mode == "id":
+            raise ParetorecError("encode_texts needs item_mode 'text' or 'hybrid'; got 'id'")
+        if self.text_adapter == "frozen":
+            from ..text import TextEncoder
+
+            return TextEncoder(self.text_encoder, show_progress=False).encode(values)
+        tower = self._adapted_tower()
+        return tower.encode_tokens(tower.tokenise(values))
+
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, np.ndarray]:
         assert self._network is not None
@@ -527,11 +967,24 @@ class SequentialTransformer(CandidateModel):
         )
         if self._text_vectors is not None:
             state["text_vectors"] = self._text_vectors
+        adapted = (
+            self._text_tower.trainable_state()
+            if self._text_tower is not None
+            else self._text_tower_state
+        )
+        for name, value in adapted.items():
+            state[f"text_model.{name}"] = value.detach().cpu().numpy()
         return state
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         self._warm = state["warm"].astype(np.float32)
         self._text_vectors = state.get("text_vectors")
+        self._text_tower = None  # rebuilt from these weights only when texts are encoded
+        self._text_tower_state = {
+            k[len("text_model.") :]: torch.from_numpy(v.copy())
+            for k, v in state.items()
+            if k.startswith("text_model.")
+        }
         lengths = state["history.lengths"]
         self._sequences = np.split(state["history.items"].astype(np.int64), np.cumsum(lengths)[:-1])
         network = self._build(len(self._warm))
@@ -544,3 +997,20 @@ class SequentialTransformer(CandidateModel):
         )
         network.eval()
         self._network = network
+
+
+def _check_item_texts(texts: Any) -> list[str]:
+    if isinstance(texts, str):
+        raise ParetorecError("item_texts must be a sequence of strings, got a single str")
+    try:
+        values = list(texts)
+    except TypeError:
+        raise ParetorecError(
+            f"item_texts must be a sequence of strings, got {type(texts).__name__}"
+        ) from None
+    for position, text in enumerate(values):
+        if not isinstance(text, str):
+            raise ParetorecError(
+                f"item_texts must hold only strings; item_texts[{position}] is {show(text)}"
+            )
+    return values
