@@ -14,6 +14,7 @@ import pytest
 from paretorec import ParetorecError
 from paretorec.data import Dataset
 from paretorec.multitask import (
+    STRATEGIES,
     FeatureSpec,
     MultiTaskRanker,
     TaskSpec,
@@ -574,3 +575,31 @@ def test_uncertainty_weighting_gets_the_task_kinds() -> None:
         strategy_params={"task_kinds": ["regression"] * 3},
     )
     assert given._strategy().get_params()["task_kinds"] == ["regression"] * 3
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize("architecture", sorted(FAST))
+def test_train_config_runs_every_architecture_with_every_strategy(
+    architecture: str, strategy: str, funnel_dataset: Dataset
+) -> None:
+    config = TrainConfig.from_dict(
+        {
+            "model": {
+                "architecture": architecture,
+                "embedding_dim": 4,
+                "tower_units": [4],
+                "params": FAST[architecture],
+            },
+            "strategy": {"name": strategy},
+            "trainer": {"epochs": 1, "batch_size": 256, "device": "cpu", "progress": False},
+        }
+    )
+    result = run_training(config, dataset=funnel_dataset, save=False)
+    assert (result["architecture"], result["strategy"]) == (architecture, strategy)
+    assert {"engage_auc", "like_auc", "rating_rmse"} <= set(result["test"])
+    assert all(np.isfinite(result["test"][k]) for k in ("engage_auc", "rating_rmse"))
+
+
+@pytest.fixture(scope="module")
+def funnel_dataset() -> Dataset:
+    return make_funnel_dataset()
