@@ -304,3 +304,17 @@ def test_bundled_model_is_the_default() -> None:
     # the adapters load the same offline model the frozen encoder uses
     assert SequentialTransformer().text_encoder == "default"
     assert (default_model_path() / "modules.json").is_file()
+
+
+def test_a_half_precision_checkpoint_is_trained_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Newer transformers load weights in their stored dtype; fp16 + AdamW overflows."""
+    original = TextEncoder.model.fget
+    assert original is not None
+
+    def half(self: TextEncoder) -> Any:
+        return original(self).half()
+
+    monkeypatch.setattr(TextEncoder, "model", property(half))
+    model = SequentialTransformer("text", text_adapter="lora", **FAST)
+    tower = model._load_text_tower()
+    assert {p.dtype for p in tower.parameters()} == {torch.float32}

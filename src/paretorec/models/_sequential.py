@@ -678,7 +678,9 @@ class SequentialTransformer(CandidateModel):
             lora_alpha=self.lora_alpha,
             unfreeze_layers=self.unfreeze_layers,
         )
-        return tower.to(self.device)
+        # float32 whatever the checkpoint's dtype: half-precision weights (which newer
+        # transformers load as stored) overflow under plain AdamW updates
+        return tower.to(self.device).float()
 
     def _adapted_tower(self) -> _TextTower:
         """The adapted language model: the trained one, or rebuilt from saved weights."""
