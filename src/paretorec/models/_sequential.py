@@ -43,6 +43,7 @@ from .._validation import (
 )
 from ..data import Dataset
 from ..data._dataset import ITEM, TIMESTAMP, USER
+from ..text._encoder import check_texts
 from ._base import CandidateModel, register_model, top_k_indices
 
 if TYPE_CHECKING:
@@ -609,7 +610,7 @@ class SequentialTransformer(CandidateModel):
         """
         if valid is not None and not isinstance(valid, Dataset):
             raise ParetorecError(f"valid must be a paretorec Dataset, got {type(valid).__name__}")
-        texts = None if item_texts is None else _check_item_texts(item_texts)
+        texts = None if item_texts is None else check_texts(item_texts, "item_texts")
         if self.text_adapter != "frozen":
             if texts is None:
                 raise ParetorecError(
@@ -945,7 +946,7 @@ class SequentialTransformer(CandidateModel):
         network needed); otherwise from the frozen ``text_encoder``. The model's item
         vectors are a learned projection of these (see :meth:`item_vectors`).
         """
-        values = _check_item_texts(texts)
+        values = check_texts(texts)
         if self.item_mode == "id":
             raise ParetorecError("encode_texts needs item_mode 'text' or 'hybrid'; got 'id'")
         if self.text_adapter == "frozen":
@@ -999,20 +1000,3 @@ class SequentialTransformer(CandidateModel):
         )
         network.eval()
         self._network = network
-
-
-def _check_item_texts(texts: Any) -> list[str]:
-    if isinstance(texts, str):
-        raise ParetorecError("item_texts must be a sequence of strings, got a single str")
-    try:
-        values = list(texts)
-    except TypeError:
-        raise ParetorecError(
-            f"item_texts must be a sequence of strings, got {type(texts).__name__}"
-        ) from None
-    for position, text in enumerate(values):
-        if not isinstance(text, str):
-            raise ParetorecError(
-                f"item_texts must hold only strings; item_texts[{position}] is {show(text)}"
-            )
-    return values

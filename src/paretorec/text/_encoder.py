@@ -276,7 +276,7 @@ class TextEncoder:
         Blank texts get zero vectors; repeated texts are encoded once; cached texts are
         not encoded again.
         """
-        values = _check_texts(texts)
+        values = check_texts(texts)
         blank = [not text.strip() for text in values]
         unique: dict[str, int] = {}
         for text, is_blank in zip(values, blank, strict=True):
@@ -733,21 +733,22 @@ def _quantization_config(target: str, model_file: Path) -> Any:
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_texts(texts: Any) -> list[str]:
+def check_texts(texts: Any, name: str = "texts") -> list[str]:
+    """``texts`` as a list of strings; errors name the argument ``name`` and the value."""
     if isinstance(texts, str):
         raise ParetorecError(
-            "texts must be a sequence of strings, got a single str; wrap it in a list"
+            f"{name} must be a sequence of strings, got a single str; wrap it in a list"
         )
     try:
         values = list(texts)
     except TypeError:
         raise ParetorecError(
-            f"texts must be a sequence of strings, got {type(texts).__name__}"
+            f"{name} must be a sequence of strings, got {type(texts).__name__}"
         ) from None
     for position, text in enumerate(values):
         if not isinstance(text, str):
             raise ParetorecError(
-                f"texts must hold only strings; texts[{position}] is {show(text)} "
+                f"{name} must hold only strings; {name}[{position}] is {show(text)} "
                 f"({type(text).__name__})"
             )
     return values
