@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,6 +20,22 @@ class StrictModel(BaseModel):
     """Base of every config section: frozen, unknown fields refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def from_toml(cls: type[_Config], path: str | Path) -> _Config:
+        """Read and validate a TOML file; errors name the file and the field."""
+        return cls.from_dict(read_toml(path), source=str(path))
+
+    @classmethod
+    def from_dict(cls: type[_Config], raw: dict[str, Any], source: str = "config") -> _Config:
+        """Validate ``raw``; errors are one :class:`ParetorecError` naming the field."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ParetorecError(f"{source}: {first_error(exc)}") from None
+
+
+_Config = TypeVar("_Config", bound=StrictModel)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -114,17 +130,6 @@ class ParetoConfig(StrictModel):
             return RankerSection.model_validate(value)
         except ValidationError as exc:
             raise ValueError(first_error(exc)) from None
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> ParetoConfig:
-        return cls.from_dict(read_toml(path), source=str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> ParetoConfig:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ParetorecError(f"{source}: {first_error(exc)}") from None
 
 
 def first_error(exc: ValidationError) -> str:

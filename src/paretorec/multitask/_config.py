@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from .._validation import DataFileError, ParetorecError, check_file
-from ..config import DataConfig, StrictModel, first_error, read_toml
+from ..config import DataConfig, StrictModel
 from ..data import Dataset, carve_validation, load_dataset, stratified_split
 from ._features import FeatureSpec, TaskSpec, funnel_rows, funnel_tasks
 from ._ranker import MultiTaskRanker
@@ -131,6 +131,11 @@ class RankerSettings(StrictModel):
     strategy: StrategySection = StrategySection()
     trainer: TrainerSection = TrainerSection()
 
+    @model_validator(mode="after")
+    def _check_ranker(self) -> RankerSettings:
+        self.ranker()  # architecture params, strategy params, monitor: checked now
+        return self
+
     def task_specs(self) -> tuple[TaskSpec, ...]:
         return tuple(t.spec() for t in self.tasks)
 
@@ -165,22 +170,6 @@ class TrainConfig(RankerSettings):
     refit: bool = False
     data: DataSection = DataSection()
 
-    @classmethod
-    def from_toml(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(read_toml(path), source=str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
-        try:
-            config = cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ParetorecError(f"{source}: {first_error(exc)}") from None
-        try:
-            config.ranker()  # architecture params, strategy params, monitor: checked now
-        except ParetorecError as exc:
-            raise ParetorecError(f"{source}: {exc}") from None
-        return config
-
 
 class RankerSection(RankerSettings):
     """The multi-task ranker of a Pareto run (``[ranker]`` in a ``paretorec pareto`` config).
@@ -214,7 +203,6 @@ class RankerSection(RankerSettings):
                     f"sources must name binary tasks (probabilities fuse with the candidate "
                     f"score), got {name!r}; binary tasks: {binary}"
                 )
-        self.ranker()  # architecture params, strategy params, monitor: checked now
         return self
 
     def source_names(self) -> tuple[str, ...]:
@@ -241,24 +229,28 @@ def build_rows(
     if rows.kind == "interactions":
         train, valid, test = (part.interactions.reset_index(drop=True) for part in parts.values())
         return train, valid, test
-    out = []
-    for j, (name, part) in enumerate(parts.items()):
-        out.append(
-            funnel_rows(
-                part,
-                negatives_per_positive=(
-                    rows.negatives_per_positive
-                    if name == "train"
-                    else rows.eval_negatives_per_positive
-                ),
-                rating_column=rows.rating_column,
-                like_threshold=rows.like_threshold,
-                # Evaluation negatives are pairs rated nowhere; training ones only avoid train.
-                exclude=None if name == "train" else dataset,
-                seed=rows.seed + j,
-            )
-        )
-    return out[0], out[1], out[2]
+    # Evaluation negatives are pairs rated nowhere; training ones only avoid train.
+    return (
+        _funnel(rows, split.train, training=True, exclude=None, seed=rows.seed),
+        _funnel(rows, split.valid, training=False, exclude=dataset, seed=rows.seed + 1),
+        _funnel(rows, split.test, training=False, exclude=dataset, seed=rows.seed + 2),
+    )
+
+
+def _funnel(
+    rows: RowsSection, part: Dataset, *, training: bool, exclude: Dataset | None, seed: int
+) -> pd.DataFrame:
+    """``funnel_rows`` of ``part`` as ``rows`` describes (training or evaluation negatives)."""
+    return funnel_rows(
+        part,
+        negatives_per_positive=(
+            rows.negatives_per_positive if training else rows.eval_negatives_per_positive
+        ),
+        rating_column=rows.rating_column,
+        like_threshold=rows.like_threshold,
+        exclude=exclude,
+        seed=seed,
+    )
 
 
 def run_training(
@@ -349,24 +341,13 @@ def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> Mul
         raise ParetorecError(f"settings must be a RankerSection, got {type(settings).__name__}")
     rows = settings.rows
     inner = stratified_split(train, ratio=settings.validation_ratio, seed=settings.validation_seed)
-
-    def funnel(part: Dataset, negatives: int, exclude: Dataset | None, seed: int) -> pd.DataFrame:
-        return funnel_rows(
-            part,
-            negatives_per_positive=negatives,
-            rating_column=rows.rating_column,
-            like_threshold=rows.like_threshold,
-            exclude=exclude,
-            seed=seed,
-        )
-
-    fit_rows = funnel(inner.train, rows.negatives_per_positive, None, rows.seed)
-    valid_rows = funnel(inner.test, rows.eval_negatives_per_positive, train, rows.seed + 1)
+    fit_rows = _funnel(rows, inner.train, training=True, exclude=None, seed=rows.seed)
+    valid_rows = _funnel(rows, inner.test, training=False, exclude=train, seed=rows.seed + 1)
     ranker = settings.ranker(dataset).fit(fit_rows, valid_rows, dataset=dataset)
     best = ranker.history.best_epoch
     if settings.refit and best is not None:
         params = {**ranker.get_params(), "epochs": best, "patience": None}
-        whole = funnel(train, rows.negatives_per_positive, None, rows.seed)
+        whole = _funnel(rows, train, training=True, exclude=None, seed=rows.seed)
         ranker = MultiTaskRanker(**params).fit(whole, dataset=dataset)
     return ranker
 
@@ -384,16 +365,7 @@ def evaluate_ranker(
     Unrated pairs are drawn among the pairs rated nowhere in ``dataset`` (as
     ``paretorec train`` does for its test rows).
     """
-    rows = settings.rows
-    test_rows = funnel_rows(
-        part,
-        negatives_per_positive=rows.eval_negatives_per_positive,
-        rating_column=rows.rating_column,
-        like_threshold=rows.like_threshold,
-        exclude=dataset,
-        seed=seed,
-    )
-    return ranker.evaluate(test_rows)
+    return ranker.evaluate(_funnel(settings.rows, part, training=False, exclude=dataset, seed=seed))
 
 
 def _finite_or_none(value: Any) -> Any:
