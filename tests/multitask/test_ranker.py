@@ -603,3 +603,11 @@ def test_train_config_runs_every_architecture_with_every_strategy(
 @pytest.fixture(scope="module")
 def funnel_dataset() -> Dataset:
     return make_funnel_dataset()
+
+
+def test_fit_ranker_refuses_other_settings() -> None:
+    from paretorec.multitask import fit_ranker
+
+    dataset = make_funnel_dataset()
+    with pytest.raises(ParetorecError, match="settings must be a RankerSection, got TrainConfig"):
+        fit_ranker(TrainConfig(), dataset, dataset)  # type: ignore[arg-type]

@@ -246,3 +246,9 @@ def test_nsga2_evolves_every_parameter_of_the_space(tmp_path: Path) -> None:
         for size in (10, 30)
     ]
     assert not np.array_equal(runs[0].values, runs[1].values)  # population size matters
+
+
+def test_search_space_depth_bound_is_checked() -> None:
+    with pytest.raises(ParetorecError, match=r"max_depth must be at least k \(10\) or None, got 5"):
+        SearchSpace(k=10, max_depth=5)
+    assert SearchSpace(k=10, max_depth=10).max_depth == 10

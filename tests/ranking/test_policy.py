@@ -170,6 +170,22 @@ def test_boosts_move_tail_items_up(policy: Policy) -> None:
 
 
 # ---------------------------------------------------------------------------- re-rankers
+def reference_rerank(
+    policy: Policy, scores: np.ndarray, items: np.ndarray, context: ItemContext
+) -> np.ndarray:
+    """The policy's re-ranker called directly on fused ``scores`` of ``items``."""
+    if policy.reranker == "mmr":
+        positions = mmr(scores, items, context.vectors, policy.k, policy.mmr_lambda)
+    elif policy.reranker == "dpp":
+        positions = dpp(scores, items, context.vectors, policy.k, policy.dpp_theta)
+    else:
+        groups = context.groups[items]
+        positions = fair_exposure(
+            scores, groups, policy.k, policy.fair_min_share, policy.fair_group
+        )
+    return np.take_along_axis(items, positions, axis=1)
+
+
 @pytest.mark.parametrize(
     "policy",
     [
@@ -182,17 +198,7 @@ def test_boosts_move_tail_items_up(policy: Policy) -> None:
 def test_apply_policy_composes_fusion_and_reranker(policy: Policy) -> None:
     candidates, context = random_world(2)
     scores = fused_scores(policy, candidates, context)
-    items = candidates.items
-    if policy.reranker == "mmr":
-        positions = mmr(scores, items, context.vectors, policy.k, policy.mmr_lambda)
-    elif policy.reranker == "dpp":
-        positions = dpp(scores, items, context.vectors, policy.k, policy.dpp_theta)
-    else:
-        groups = context.groups[items]
-        positions = fair_exposure(
-            scores, groups, policy.k, policy.fair_min_share, policy.fair_group
-        )
-    expected = np.take_along_axis(items, positions, axis=1)
+    expected = reference_rerank(policy, scores, candidates.items, context)
     np.testing.assert_array_equal(apply_policy(policy, candidates, context), expected)
     np.testing.assert_array_equal(apply_policy(policy.to_dict(), candidates, context), expected)
 
@@ -492,16 +498,7 @@ def test_depth_reranks_the_best_candidates_by_fused_score(policy: Policy) -> Non
     kept = np.argsort(-fused, axis=1, kind="stable")[:, : policy.depth]
     scores = np.take_along_axis(fused, kept, axis=1)
     items = np.take_along_axis(candidates.items, kept, axis=1)
-    if policy.reranker == "mmr":
-        positions = mmr(scores, items, context.vectors, policy.k, policy.mmr_lambda)
-    elif policy.reranker == "dpp":
-        positions = dpp(scores, items, context.vectors, policy.k, policy.dpp_theta)
-    else:
-        groups = context.groups[items]
-        positions = fair_exposure(
-            scores, groups, policy.k, policy.fair_min_share, policy.fair_group
-        )
-    expected = np.take_along_axis(items, positions, axis=1)
+    expected = reference_rerank(policy, scores, items, context)
     np.testing.assert_array_equal(apply_policy(policy, candidates, context), expected)
 
 
