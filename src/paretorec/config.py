@@ -143,6 +143,8 @@ def first_error(exc: ValidationError) -> str:
         elif error["type"] == "value_error":  # our own checks: the message names the value
             message = message.removeprefix("Value error, ")
             problems.append(f"field {where!r}: {message}" if where else message)
+        elif not where:  # the whole document, e.g. not a table
+            problems.append(f"{message}, got {got!r}")
         else:
             problems.append(f"field {where!r}: {message}, got {got!r}")
     return "; ".join(problems)

@@ -138,6 +138,7 @@ def test_bad_search_input(make, message: str) -> None:  # type: ignore[no-untype
         ({"search": {"sampler": "grid"}}, r"field 'search.sampler'.*got 'grid'"),
         ({"serach": {}}, r"unknown field 'serach'"),
         ({"data": {"ratio": 1.2}}, r"field 'data.ratio'.*got 1.2"),
+        ([1], r"^config: Input should be a valid dictionary.*got \[1\]$"),
         ({"search": {"space": {"rerankers": ["mmr", "xyz"]}}}, r"field 'search.space.rerankers.1'"),
     ],
 )
