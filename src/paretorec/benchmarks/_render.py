@@ -42,7 +42,14 @@ SECTIONS: dict[str, dict[str, Any]] = {
     },
     "text_encoding": {
         "title": "Item-text encoding speed: PyTorch fp32 vs ONNX int8",
-        "tables": [("Texts per second (median of repeats)", _text_encoding.COLUMNS)],
+        "tables": [
+            ("Texts per second (median of repeats)", _text_encoding.COLUMNS, {"kind": "encode"}),
+            (
+                "Weight MatMuls alone on this CPU: the int8 ceiling (median of repeats)",
+                _text_encoding.GEMM_COLUMNS,
+                {"kind": "gemm"},
+            ),
+        ],
     },
     "simulator_funnel": {
         "title": "Funnel simulator: CVR over the entire space (known truth)",

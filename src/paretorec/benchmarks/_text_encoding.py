@@ -13,6 +13,7 @@ run (the ONNX export and quantisation happen before any timing).
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,11 @@ BACKENDS: dict[str, dict[str, Any]] = {
     "onnx int8": {"backend": "onnx", "quantize": "int8"},
 }
 COLUMNS = ("texts", "mean_tokens", "seconds", "texts_per_second", "speedup", "mean_cosine")
+GEMM_COLUMNS = ("rows", "inner", "outer", "fp32_gflops", "int8_gflops", "speedup")
 TARGETS = {"int8_speedup": 2.5, "int8_mean_cosine": 0.99}
 QUICK_TEXTS = 96  # per corpus in quick mode
+GEMM_ROWS = 64 * 48  # one batch of 64 texts of about the Amazon corpus's mean length
+GEMM_REPEATS = 30
 
 
 def run(
@@ -86,6 +90,9 @@ def run(
 
     rows: list[dict[str, Any]] = []
     cosines: list[np.ndarray] = []
+    gemm_rows, gemm_speedup = _gemm_ceiling(
+        encoders["torch fp32"].dimension, threads, 3 if quick else GEMM_REPEATS
+    )
     for corpus, texts in corpora.items():
         encoded = tokenizer(texts, truncation=True, max_length=max_seq_length)
         tokens = [len(ids) for ids in encoded["input_ids"]]
@@ -107,6 +114,7 @@ def run(
             rows.append(
                 {
                     "name": f"{corpus} / {label}",
+                    "kind": "encode",
                     "corpus": corpus,
                     "backend": label,
                     "identity": encoders[label].identity,
@@ -126,6 +134,8 @@ def run(
         "int8_mean_cosine": mean_cosine,
         "fp32_texts_per_second": round(total_texts / total["torch fp32"], 1),
         "int8_texts_per_second": round(total_texts / total["onnx int8"], 1),
+        "int8_gemm_speedup": gemm_speedup,
+        "cpu_int8_instructions": encoders["onnx int8"].quantization_target,
         "targets": TARGETS,
     }
     summary["targets_met"] = bool(
@@ -150,10 +160,18 @@ def run(
         "speedup": "sum over corpora of fp32 median seconds / same for int8 "
         "(ratio of total texts per second)",
         "cosine": "mean over all texts of cos(int8 vector, fp32 vector)",
+        "gemm_ceiling": f"ONNX Runtime MatMul alone, {GEMM_ROWS} rows x the model's weight "
+        "shapes (hidden x hidden, hidden x 4 hidden, 4 hidden x hidden), fp32 vs dynamic int8 "
+        "(activation quantisation included), same threads; int8_gemm_speedup = fp32 / int8 "
+        "time of one transformer layer's weight MatMuls (4 + 1 + 1 of these shapes), medians "
+        f"of {3 if quick else GEMM_REPEATS} interleaved repeats",
         "quick": quick,
     }
-    output = make_result("text_encoding", protocol=protocol, rows=rows, summary=summary)
+    output = make_result("text_encoding", protocol=protocol, rows=rows + gemm_rows, summary=summary)
     print_rows("Item-text encoding, texts per second (median of repeats)", rows, COLUMNS)
+    print_rows(
+        "Weight MatMuls alone, fp32 vs dynamic int8 (median of repeats)", gemm_rows, GEMM_COLUMNS
+    )
     print("summary:", summary)
     path = write_result(output, output_dir)
     print(f"wrote {path}")
@@ -166,3 +184,82 @@ def _corpus(name: str, data_dir: str | Path | None, quick: bool) -> list[str]:
         step = max(1, len(texts) // QUICK_TEXTS)
         texts = texts[::step][:QUICK_TEXTS]
     return texts
+
+
+def _gemm_ceiling(hidden: int, threads: int, repeats: int) -> tuple[list[dict[str, Any]], float]:
+    """fp32 vs dynamic-int8 ONNX Runtime MatMul speed on the model's weight shapes.
+
+    Returns one row per shape and the speed-up of one layer's weight MatMuls (four
+    ``hidden x hidden`` projections, the feed-forward ``hidden x 4 hidden`` and back).
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from ..text import quantization_target
+
+    reduce_range = quantization_target() in ("avx2", "avx512")
+    rng = np.random.default_rng(0)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    shapes = {(hidden, hidden): 4, (hidden, 4 * hidden): 1, (4 * hidden, hidden): 1}
+    rows: list[dict[str, Any]] = []
+    layer = {"fp32": 0.0, "int8": 0.0}
+    with tempfile.TemporaryDirectory(prefix="gemm_") as folder:
+        for (inner, outer), count in shapes.items():
+            weight = numpy_helper.from_array(
+                (rng.standard_normal((inner, outer)) * 0.05).astype(np.float32), "w"
+            )
+            graph = helper.make_graph(
+                [helper.make_node("MatMul", ["x", "w"], ["y"], name="matmul")],
+                "gemm",
+                [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", inner])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", outer])],
+                [weight],
+            )
+            fp32_file = f"{folder}/fp32_{inner}x{outer}.onnx"
+            int8_file = f"{folder}/int8_{inner}x{outer}.onnx"
+            onnx.save(
+                helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32_file
+            )
+            quantize_dynamic(
+                fp32_file,
+                int8_file,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                reduce_range=reduce_range,
+            )
+            sessions = {
+                label: ort.InferenceSession(file, options, providers=["CPUExecutionProvider"])
+                for label, file in (("fp32", fp32_file), ("int8", int8_file))
+            }
+            x = rng.standard_normal((GEMM_ROWS, inner)).astype(np.float32)
+            times: dict[str, list[float]] = {label: [] for label in sessions}
+            for session in sessions.values():
+                session.run(None, {"x": x})
+            for _ in range(repeats):
+                for label, session in sessions.items():
+                    started = time.perf_counter()
+                    session.run(None, {"x": x})
+                    times[label].append(time.perf_counter() - started)
+            medians = {label: statistics.median(values) for label, values in times.items()}
+            flops = 2.0 * GEMM_ROWS * inner * outer
+            for label in layer:
+                layer[label] += count * medians[label]
+            rows.append(
+                {
+                    "name": f"MatMul {GEMM_ROWS} x {inner} x {outer}",
+                    "kind": "gemm",
+                    "metrics": {
+                        "rows": GEMM_ROWS,
+                        "inner": inner,
+                        "outer": outer,
+                        "fp32_gflops": round(flops / medians["fp32"] / 1e9, 1),
+                        "int8_gflops": round(flops / medians["int8"] / 1e9, 1),
+                        "speedup": round(medians["fp32"] / medians["int8"], 3),
+                    },
+                }
+            )
+    return rows, round(layer["fp32"] / layer["int8"], 3)
