@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._validation import check_positive_int
 from ..data import leave_one_out, load_dataset, locate_dataset
 from ..evaluation import _metrics as M
 from ..models import SequentialTransformer, top_k_indices
 from ._harness import make_result, print_rows, write_result
 
 KS = (10, 50)
+MODES = ("id", "text", "hybrid")
 COLUMNS = (
     "ndcg@10",
     "recall@10",
@@ -35,6 +37,7 @@ COLUMNS = (
     "train_seconds",
     "epochs",
 )
+MEAN_COLUMNS = ("ndcg@10", "ndcg@10_sd", *COLUMNS[1:])
 #: Same network size as the peer's SASRec (hidden 64, 2 layers, 2 heads, 50 items).
 SEQUENTIAL = {
     "hidden": 64,
@@ -85,10 +88,12 @@ def run(
     quick: bool = False,
     threads: int = 2,
     peers: bool = True,
+    seeds: int = 3,
 ) -> dict[str, Any]:
     from ..text import TextEncoder, encode_items
     from ._peers import run_recbole_sasrec
 
+    seeds = check_positive_int(seeds, "seeds")
     torch.set_num_threads(threads)
     dataset = load_dataset("amazon-scientific", data_dir)
     folder = locate_dataset("amazon-scientific", data_dir)
@@ -125,24 +130,48 @@ def run(
         torch.set_num_threads(max(1, threads - 1))
 
     rows: list[dict[str, Any]] = []
-    for mode in ("id", "text", "hybrid"):
-        model = SequentialTransformer(mode, seed=0, show_progress=True, **params)  # type: ignore[arg-type]
-        started = time.perf_counter()
-        model.fit(split.train, valid=split.valid, item_vectors=vectors)
-        seconds = time.perf_counter() - started
-        model.set_history(history)
-        top = np.vstack(
-            [
-                top_k_indices(scores, max(KS))
-                for _, scores in model.score_batches(users, exclude_seen=False)
-            ]
+    seed_list = list(range(1 if quick else seeds))
+    per_mode: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    for seed in seed_list:
+        for mode in MODES:
+            model = SequentialTransformer(mode, seed=seed, show_progress=True, **params)  # type: ignore[arg-type]
+            started = time.perf_counter()
+            model.fit(split.train, valid=split.valid, item_vectors=vectors)
+            seconds = time.perf_counter() - started
+            model.set_history(history)
+            top = np.vstack(
+                [
+                    top_k_indices(scores, max(KS))
+                    for _, scores in model.score_batches(users, exclude_seen=False)
+                ]
+            )
+            metrics = split_metrics(top, targets, cold)
+            metrics["train_seconds"] = round(seconds, 1)
+            metrics["epochs"] = len(model.history_)
+            metrics["best_valid_ndcg@10"] = max(h["valid_ndcg@10"] for h in model.history_)
+            per_mode[mode].append(metrics)
+            rows.append(
+                {
+                    "name": f"paretorec sequential {mode} (seed {seed})",
+                    "kind": "seed",
+                    "table": "seeds",
+                    "mode": mode,
+                    "seed": seed,
+                    "metrics": metrics,
+                }
+            )
+            print(f"{mode} seed {seed}: nDCG@10 {metrics['ndcg@10']:.4f} ({seconds:.0f}s)")
+    seed_word = "seed" if len(seed_list) == 1 else "seeds"
+    for mode in MODES:
+        rows.append(
+            {
+                "name": f"paretorec sequential {mode} (mean of {len(seed_list)} {seed_word})",
+                "kind": "mean",
+                "table": "main",
+                "mode": mode,
+                "metrics": _mean_metrics(per_mode[mode]),
+            }
         )
-        metrics = split_metrics(top, targets, cold)
-        metrics["train_seconds"] = round(seconds, 1)
-        metrics["epochs"] = len(model.history_)
-        metrics["best_valid_ndcg@10"] = max(h["valid_ndcg@10"] for h in model.history_)
-        rows.append({"name": f"paretorec sequential {mode}", "metrics": metrics})
-        print(f"{mode}: nDCG@10 {metrics['ndcg@10']:.4f} ({seconds:.0f}s)")
 
     if peer_future is not None:
         print("waiting for RecBole SASRec ...")
@@ -158,23 +187,32 @@ def run(
         metrics["best_valid_ndcg@10"] = (result.get("best_valid_metrics") or {}).get("ndcg@10")
         metrics["best_epoch"] = result.get("best_epoch")
         metrics["recbole_reported"] = result.get("metrics")
-        rows.append({"name": "RecBole SASRec (peer)", "metrics": metrics})
+        rows.append(
+            {"name": "RecBole SASRec (peer)", "kind": "peer", "table": "main", "metrics": metrics}
+        )
     pool.shutdown()
     scratch.cleanup()
 
-    by_name = {row["name"]: row["metrics"] for row in rows}
+    means = {row["mode"]: row["metrics"] for row in rows if row.get("kind") == "mean"}
     summary: dict[str, Any] = {
-        "hybrid_ndcg@10": by_name["paretorec sequential hybrid"]["ndcg@10"],
-        "text_only_ndcg@10": by_name["paretorec sequential text"]["ndcg@10"],
-        "id_only_ndcg@10": by_name["paretorec sequential id"]["ndcg@10"],
-        "cold_hybrid_ndcg@10": by_name["paretorec sequential hybrid"]["cold_ndcg@10"],
-        "cold_id_only_ndcg@10": by_name["paretorec sequential id"]["cold_ndcg@10"],
+        "hybrid_ndcg@10": means["hybrid"]["ndcg@10"],
+        "text_only_ndcg@10": means["text"]["ndcg@10"],
+        "id_only_ndcg@10": means["id"]["ndcg@10"],
+        "cold_hybrid_ndcg@10": means["hybrid"]["cold_ndcg@10"],
+        "cold_id_only_ndcg@10": means["id"]["cold_ndcg@10"],
         "cold_test_users": int(cold.sum()),
+        "seeds": len(seed_list),
+        "hybrid_ndcg@10_by_seed": [m["ndcg@10"] for m in per_mode["hybrid"]],
+        "hybrid_ndcg@10_sd": means["hybrid"]["ndcg@10_sd"],
     }
-    if "RecBole SASRec (peer)" in by_name:
-        peer_ndcg = by_name["RecBole SASRec (peer)"]["ndcg@10"]
+    peer_rows = [row["metrics"] for row in rows if row.get("kind") == "peer"]
+    if peer_rows:
+        peer_ndcg = peer_rows[0]["ndcg@10"]
         summary["recbole_sasrec_ndcg@10"] = peer_ndcg
         summary["hybrid_vs_recbole_ratio"] = summary["hybrid_ndcg@10"] / peer_ndcg
+        summary["hybrid_vs_recbole_ratio_by_seed"] = [
+            m["ndcg@10"] / peer_ndcg for m in per_mode["hybrid"]
+        ]
     protocol = {
         "dataset": "amazon-scientific (UniSRec release: Industrial & Scientific 2018)",
         "split": "the release's own leave-one-out train / valid / test files; test histories "
@@ -186,6 +224,8 @@ def run(
         "text": f"{encoder.model_name} vectors of the release's item text (title, category, "
         f"brand); encoding {encode_seconds:.1f}s (cached after the first run)",
         "paretorec": {k: v for k, v in params.items()},
+        "seeds": f"each paretorec model trained with seeds {seed_list}; the summary holds "
+        "the mean over seeds (RecBole: one run, its default seed, for lack of CPU time)",
         "recbole": {**RECBOLE, "loss": "CE", "early stopping": "valid NDCG@10"},
         "threads": f"{threads} in all: RecBole on 1 thread in its own process while "
         "paretorec's models train on the rest",
@@ -196,6 +236,20 @@ def run(
     path = write_result(output, output_dir)
     print(f"wrote {path}")
     return output
+
+
+def _mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-metric mean over seed runs, with the standard deviation of nDCG@10 across seeds."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(np.mean([run[key] for run in runs]))
+    out["test_users"] = runs[0]["test_users"]
+    out["cold_test_users"] = runs[0]["cold_test_users"]
+    out["ndcg@10_sd"] = (
+        float(np.std([run["ndcg@10"] for run in runs], ddof=1)) if len(runs) > 1 else 0.0
+    )
+    return out
 
 
 def _read_topk(path: Path, dataset: Any, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
