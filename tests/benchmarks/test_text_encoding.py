@@ -35,7 +35,7 @@ def test_text_encoding_quick_writes_speed_cosine_and_ceiling(
     if ml100k_dir.parent != amazon_dir.parent:
         pytest.skip("MovieLens-100k and Amazon-Scientific are not in one data folder")
     result = BENCHMARKS["text_encoding"](
-        tmp_path / "results", data_dir=ml100k_dir.parent, quick=True
+        tmp_path / "results", data_dir=ml100k_dir.parent, quick=True, threads=1
     )
     summary = result["summary"]
     assert summary["int8_mean_cosine"] >= 0.99

@@ -1,0 +1,45 @@
+"""The amazon_scientific benchmark end to end, quick (few epochs, one seed, no peer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paretorec._validation import ParetorecError
+from paretorec.benchmarks import BENCHMARKS
+from paretorec.benchmarks import _amazon_scientific as amazon
+
+
+def test_mean_metrics_average_each_figure_and_report_the_spread() -> None:
+    runs = [
+        {"ndcg@10": 0.06, "recall@10": 0.1, "epochs": 10, "test_users": 5, "cold_test_users": 1},
+        {"ndcg@10": 0.07, "recall@10": 0.2, "epochs": 20, "test_users": 5, "cold_test_users": 1},
+    ]
+    mean = amazon._mean_metrics(runs)
+    assert mean["ndcg@10"] == pytest.approx(0.065)
+    assert mean["recall@10"] == pytest.approx(0.15)
+    assert mean["epochs"] == pytest.approx(15)
+    assert mean["ndcg@10_sd"] == pytest.approx(0.00707107, rel=1e-5)
+    assert mean["test_users"] == 5 and mean["cold_test_users"] == 1
+    assert amazon._mean_metrics(runs[:1])["ndcg@10_sd"] == 0.0
+
+
+def test_seeds_must_be_a_positive_integer(tmp_path: Path) -> None:
+    with pytest.raises(ParetorecError, match="seeds must be a positive int, got 0"):
+        BENCHMARKS["amazon_scientific"](tmp_path, seeds=0, peers=False)
+
+
+@pytest.mark.slow
+def test_amazon_scientific_quick_reports_every_mode(amazon_dir: Path, tmp_path: Path) -> None:
+    result = BENCHMARKS["amazon_scientific"](
+        tmp_path / "results", data_dir=amazon_dir.parent, quick=True, peers=False, threads=1
+    )
+    summary = result["summary"]
+    assert summary["seeds"] == 1 and len(summary["hybrid_ndcg@10_by_seed"]) == 1
+    assert summary["cold_test_users"] > 0
+    assert summary["hybrid_ndcg@10"] > summary["id_only_ndcg@10"] > 0
+    kinds = [row["kind"] for row in result["rows"]]
+    assert kinds.count("seed") == 3 and kinds.count("mean") == 3 and "peer" not in kinds
+    assert "recbole_sasrec_ndcg@10" not in summary
+    assert (tmp_path / "results" / "amazon_scientific.json").is_file()
