@@ -161,6 +161,7 @@ def run(
                 }
             )
             print(f"{mode} seed {seed}: nDCG@10 {metrics['ndcg@10']:.4f} ({seconds:.0f}s)")
+    means = {mode: _mean_metrics(per_mode[mode]) for mode in MODES}
     seed_word = "seed" if len(seed_list) == 1 else "seeds"
     for mode in MODES:
         rows.append(
@@ -169,10 +170,11 @@ def run(
                 "kind": "mean",
                 "table": "main",
                 "mode": mode,
-                "metrics": _mean_metrics(per_mode[mode]),
+                "metrics": means[mode],
             }
         )
 
+    peer_ndcg: float | None = None
     if peer_future is not None:
         print("waiting for RecBole SASRec ...")
         peer = peer_future.result()
@@ -190,10 +192,10 @@ def run(
         rows.append(
             {"name": "RecBole SASRec (peer)", "kind": "peer", "table": "main", "metrics": metrics}
         )
+        peer_ndcg = metrics["ndcg@10"]
     pool.shutdown()
     scratch.cleanup()
 
-    means = {row["mode"]: row["metrics"] for row in rows if row.get("kind") == "mean"}
     summary: dict[str, Any] = {
         "hybrid_ndcg@10": means["hybrid"]["ndcg@10"],
         "text_only_ndcg@10": means["text"]["ndcg@10"],
@@ -205,9 +207,7 @@ def run(
         "hybrid_ndcg@10_by_seed": [m["ndcg@10"] for m in per_mode["hybrid"]],
         "hybrid_ndcg@10_sd": means["hybrid"]["ndcg@10_sd"],
     }
-    peer_rows = [row["metrics"] for row in rows if row.get("kind") == "peer"]
-    if peer_rows:
-        peer_ndcg = peer_rows[0]["ndcg@10"]
+    if peer_ndcg is not None:
         summary["recbole_sasrec_ndcg@10"] = peer_ndcg
         summary["hybrid_vs_recbole_ratio"] = summary["hybrid_ndcg@10"] / peer_ndcg
         summary["hybrid_vs_recbole_ratio_by_seed"] = [

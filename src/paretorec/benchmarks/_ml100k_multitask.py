@@ -525,27 +525,20 @@ def run(
             },
         }
     ]
-    for task in QUICK_SINGLE_TASK if quick else SINGLE_TASK:
+    # (name, architecture, tasks, strategy): single-task models first, then multi-task ones
+    runs = [
+        (f"single-task {task}", "shared_bottom", [tasks[task]], "fixed")
+        for task in (QUICK_SINGLE_TASK if quick else SINGLE_TASK)
+    ] + [
+        (f"{architecture} / {strategy}", architecture, list(tasks.values()), strategy)
+        for architecture, strategy in (QUICK_MULTI_TASK if quick else MULTI_TASK)
+    ]
+    for name, architecture, run_tasks, strategy in runs:
         out_rows.append(
             fit_ranker(
-                f"single-task {task}",
-                "shared_bottom",
-                [tasks[task]],
-                "fixed",
-                rows,
-                candidates,
-                valid_candidates,
-                features=features,
-                threads=train_threads,
-                options=options,
-            )
-        )
-    for architecture, strategy in QUICK_MULTI_TASK if quick else MULTI_TASK:
-        out_rows.append(
-            fit_ranker(
-                f"{architecture} / {strategy}",
+                name,
                 architecture,
-                list(tasks.values()),
+                run_tasks,
                 strategy,
                 rows,
                 candidates,

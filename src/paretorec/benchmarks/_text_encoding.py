@@ -197,9 +197,8 @@ def _gemm_ceiling(hidden: int, threads: int, repeats: int) -> tuple[list[dict[st
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ..text import quantization_target
+    from ..text._encoder import quantization_target, reduced_range
 
-    reduce_range = quantization_target() in ("avx2", "avx512")
     rng = np.random.default_rng(0)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -229,7 +228,7 @@ def _gemm_ceiling(hidden: int, threads: int, repeats: int) -> tuple[list[dict[st
                 int8_file,
                 weight_type=QuantType.QInt8,
                 per_channel=True,
-                reduce_range=reduce_range,
+                reduce_range=reduced_range(quantization_target()),
             )
             sessions = {
                 label: ort.InferenceSession(file, options, providers=["CPUExecutionProvider"])

@@ -633,6 +633,11 @@ def quantization_target() -> QuantizationTarget:
     return "avx2"  # the x86-64 baseline ONNX Runtime's int8 kernels need
 
 
+def reduced_range(target: str) -> bool:
+    """7-bit int8 weights for ``target``: without VNNI, ``vpmaddubsw`` saturates int16 sums."""
+    return target in ("avx2", "avx512")
+
+
 def _require_onnx() -> None:
     try:
         import onnxruntime  # noqa: F401
@@ -726,7 +731,7 @@ def _quantization_config(target: str, model_file: Path) -> Any:
         weights_dtype=QuantType.QInt8,
         weights_symmetric=True,
         per_channel=True,
-        reduce_range=target in ("avx2", "avx512"),
+        reduce_range=reduced_range(target),
         nodes_to_exclude=excluded,
         operators_to_quantize=["MatMul"],
     )
