@@ -40,6 +40,14 @@ def test_amazon_scientific_quick_reports_every_mode(amazon_dir: Path, tmp_path: 
     assert summary["cold_test_users"] > 0
     assert summary["hybrid_ndcg@10"] > summary["id_only_ndcg@10"] > 0
     kinds = [row["kind"] for row in result["rows"]]
-    assert kinds.count("seed") == 3 and kinds.count("mean") == 3 and "peer" not in kinds
+    assert kinds.count("seed") == 4 and kinds.count("mean") == 4 and "peer" not in kinds
+    texts = {row["mode"]: row.get("text") for row in result["rows"] if row["kind"] == "seed"}
+    assert texts == {
+        "id": None,
+        "text": "fields",
+        "hybrid": "fields",
+        "hybrid_one_text": "one text",
+    }
+    assert summary["hybrid_one_text_ndcg@10"] > 0
     assert "recbole_sasrec_ndcg@10" not in summary
     assert (tmp_path / "results" / "amazon_scientific.json").is_file()

@@ -17,7 +17,7 @@ FAST = {"hidden": 16, "n_layers": 1, "epochs": 15, "batch_size": 16, "learning_r
 
 
 def topic_dataset(
-    n_users: int = 40, per_topic: int = 12, cold: int = 2
+    n_users: int = 40, per_topic: int = 12, cold: int = 2, item_text: bool = False
 ) -> tuple[Dataset, np.ndarray]:
     """Two topics of items; users walk inside one topic in a fixed cyclic order.
 
@@ -36,6 +36,9 @@ def topic_dataset(
             rows.append((f"u{user:02d}", f"i{item:02d}", float(step)))
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
     items = pd.DataFrame({"item_id": [f"i{i:02d}" for i in range(n_items)]})
+    if item_text:  # a title and the topic's name, for models that read item text
+        items["title"] = [f"item number {i}" for i in range(n_items)]
+        items["kind"] = ["garden tools"] * per_topic + ["kitchen knives"] * per_topic
     dataset = Dataset.from_frames(
         "topics", frame, timestamp_col="timestamp", items=items, duplicates="keep"
     )
@@ -173,3 +176,44 @@ def test_sampled_softmax_trains_too() -> None:
     )
     losses = [h["loss"] for h in model.history_]
     assert losses[-1] < losses[0]
+
+
+def test_text_fields_encode_each_field_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PARETOREC_CACHE_DIR", str(tmp_path / "cache"))
+    described, _ = topic_dataset(item_text=True)
+    n = described.n_items
+    fields = {"title": "{title}", "kind": "{kind}"}
+    model = SequentialTransformer("text", seed=0, text_fields=fields, **{**FAST, "epochs": 2})
+    model.fit(described)
+    from paretorec.text import TextEncoder, encode_items
+
+    expected = encode_items(described, TextEncoder(show_progress=False), fields=fields)
+    assert model._text_vectors is not None and model._text_vectors.shape == (n, 2 * 384)
+    np.testing.assert_allclose(model._text_vectors, expected, atol=1e-5)
+    loaded = CandidateModel.load(model.save(tmp_path / "seq"))
+    assert loaded.get_params()["text_fields"] == fields
+    with pytest.raises(ParetorecError, match=r"item_texts .* cannot be used with text_fields"):
+        model.fit(described, item_texts=["x"] * n)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"text_fields": "title"}, r"text_fields must be False, True .*got 'title'"),
+        ({"text_fields": {}}, r"text_fields must be False, True .*got \{\}"),
+        (
+            {"text_fields": True, "text_template": "{title}"},
+            r"text_template .* and text_fields .* exclude each other",
+        ),
+        (
+            {"text_fields": True, "text_adapter": "lora"},
+            r"text_fields=True needs text_adapter='frozen'",
+        ),
+    ],
+)
+def test_bad_text_fields(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ParetorecError, match=message):
+        SequentialTransformer(**params)  # type: ignore[arg-type]

@@ -161,3 +161,25 @@ def test_local_model_folder_works(encoder: TextEncoder) -> None:
     assert path is not None
     local = TextEncoder(str(path), cache_dir=None)
     assert local.config["fingerprint"] == encoder.config["fingerprint"]
+
+
+def test_encode_items_fields_concatenates_one_unit_block_per_field(encoder: TextEncoder) -> None:
+    items = pd.DataFrame(
+        {"item_id": ["a", "b"], "text": ["Rye Malt (5 lb). . Briess.", "Gorilla Glue. . ."]}
+    )
+    frame = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["a", "b"]})
+    dataset = Dataset.from_frames("amazon-scientific", frame, items=items)
+    vectors = encode_items(dataset, encoder, fields=True)
+    assert vectors.shape == (2, 3 * 384) and vectors.dtype == np.float32
+    blocks = vectors.reshape(2, 3, 384)
+    np.testing.assert_allclose(blocks[0, 0], encoder.encode(["Rye Malt (5 lb)"])[0], atol=1e-6)
+    np.testing.assert_allclose(blocks[0, 2], encoder.encode(["Briess"])[0], atol=1e-6)
+    norms = np.linalg.norm(blocks, axis=2)
+    np.testing.assert_allclose(norms[[0, 0, 1], [0, 2, 0]], 1.0, atol=1e-5)
+    assert not blocks[0, 1].any() and not blocks[1, 1:].any()  # empty fields are zero blocks
+    custom = encode_items(dataset, encoder, fields={"all": "{text}"})
+    np.testing.assert_allclose(custom, encode_items(dataset, encoder), atol=1e-6)
+    with pytest.raises(ParetorecError, match=r"pass template .* or fields .*, not both"):
+        encode_items(dataset, encoder, "{text}", fields=True)
+    with pytest.raises(ParetorecError, match=r"fields must be False, True .*got 'title'"):
+        encode_items(dataset, encoder, fields="title")  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import pytest
 
 from paretorec import ParetorecError
 from paretorec.data import Dataset
-from paretorec.text import _templates, item_texts, movielens_text
+from paretorec.text import _templates, amazon_fields, item_fields, item_texts, movielens_text
 
 from ..conftest import make_tiny
 
@@ -215,3 +215,114 @@ def test_amazon_scientific_texts(amazon_dir: Path) -> None:
     )
     lengths = np.array([len(t) for t in texts])
     assert (lengths > 0).mean() > 0.99
+
+
+# --------------------------------------------------------------------------- fields
+def test_movielens_fields_split_title_and_genres() -> None:
+    fields = item_fields(movielens_like())
+    assert list(fields) == ["title", "genres"]
+    assert fields["title"][:2] == ["Star Wars (1977)", "The Usual Suspects (1995)"]
+    assert fields["genres"][:2] == ["Action, Sci-Fi", "Crime, Thriller"]
+    assert fields["title"][3] == fields["genres"][3] == ""  # placeholders carry nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Gorilla Glue, 8 ounce. Industrial & Scientific Adhesives. Gorilla.",
+            ("Gorilla Glue, 8 ounce", "Industrial & Scientific Adhesives", "Gorilla"),
+        ),
+        (  # a brand with ". " inside stays whole
+            "Wheel. Industrial & Scientific Abrasives. Norton Abrasives - St. Gobain.",
+            ("Wheel", "Industrial & Scientific Abrasives", "Norton Abrasives - St. Gobain"),
+        ),
+        (  # a title with ". " inside stays whole
+            "Stick. Made of Grit. Industrial & Scientific Abrasives. Norton.",
+            ("Stick. Made of Grit", "Industrial & Scientific Abrasives", "Norton"),
+        ),
+        ("Rye Malt (5 lb). . Briess.", ("Rye Malt (5 lb)", "", "Briess")),  # no category
+        (  # no brand
+            "Lugs 8 AWG. Industrial & Scientific Terminals. .",
+            ("Lugs 8 AWG", "Industrial & Scientific Terminals", ""),
+        ),
+        ("Eyewear, Clear. . .", ("Eyewear, Clear", "", "")),
+        ("DEWALT Grinding Wheel", ("DEWALT Grinding Wheel", "", "")),  # no structure
+        ("", ("", "", "")),
+    ],
+)
+def test_amazon_fields_split(text: str, expected: tuple[str, str, str]) -> None:
+    fields = amazon_fields([text])
+    assert (fields["title"][0], fields["category"][0], fields["brand"][0]) == expected
+
+
+def test_amazon_default_fields() -> None:
+    fields = item_fields(amazon_like())
+    assert list(fields) == ["title", "category", "brand"]
+    assert fields["title"][0] == "Gorilla Glue, 8 ounce"
+    assert fields["brand"][0] == "Gorilla"
+
+
+def test_unknown_dataset_fields_are_its_text_columns() -> None:
+    tiny = make_tiny()
+    fields = item_fields(tiny)
+    joined = [" | ".join(p for p in row if p) for row in zip(*fields.values(), strict=True)]
+    assert joined == item_texts(tiny)
+    with pytest.raises(ParetorecError, match=r"no text columns.*pass fields"):
+        item_fields(_dataset("shop", pd.DataFrame({"item_id": [1, 2], "price": [1.5, 2.0]})))
+
+
+def test_custom_fields_use_templates() -> None:
+    fields = item_fields(
+        movielens_like(), {"name": "{title}", "kind": lambda row: display_genres(row)}
+    )
+    assert fields["name"][1] == "Usual Suspects, The (1995)"
+    assert fields["kind"][0] == "Action/Sci-Fi"
+
+
+def display_genres(row: Any) -> str:
+    return "/".join(row["genres"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, r"fields must be None or a non-empty mapping.*got \{\}"),
+        ("{title}", r"fields must be None or a non-empty mapping.*got '\{title\}'"),
+        ({"": "{title}"}, r"fields keys must be non-empty strings, got ''"),
+        ({"t": 3}, r"fields\['t'\] must be a format string or a callable.*got 3 \(int\)"),
+        ({"t": "{cast}"}, r"column 'cast'"),
+    ],
+)
+def test_bad_fields(fields: Any, message: str) -> None:
+    with pytest.raises(ParetorecError, match=message):
+        item_fields(movielens_like(), fields)
+
+
+def test_fields_empty_policy_counts_items_with_no_field_at_all() -> None:
+    assert item_fields(amazon_like())["title"][2] == ""
+    placeholder = item_fields(amazon_like(), empty_text="placeholder")
+    assert placeholder["title"][2] == "B03" and placeholder["brand"][2] == ""
+    with pytest.raises(ParetorecError, match=r"1 of 3 items .* \(first ids: 'B03'\)"):
+        item_fields(amazon_like(), empty_text="error")
+    # an item with only some fields empty is kept as it is under every policy
+    items = pd.DataFrame({"item_id": ["a"], "text": ["Rye Malt. . Briess."]})
+    kept = item_fields(_dataset("amazon-scientific", items), empty_text="error")
+    assert kept == {"title": ["Rye Malt"], "category": [""], "brand": ["Briess"]}
+
+
+def test_amazon_scientific_fields_rebuild_the_release_text(amazon_dir: Path) -> None:
+    from paretorec.data import load_amazon_scientific
+
+    dataset = load_amazon_scientific(amazon_dir)
+    texts, fields = item_texts(dataset), item_fields(dataset)
+    rebuilt = [
+        f"{title}. {category}. {brand}."
+        for title, category, brand in zip(*fields.values(), strict=True)
+    ]
+    same = [
+        a.replace(" .", ".") == b.replace(" .", ".") for a, b in zip(rebuilt, texts, strict=True)
+    ]
+    assert sum(same) == len(texts)  # every text is exactly its three fields
+    assert sum(not c for c in fields["category"]) == 134
+    assert all(". " not in c for c in fields["category"])

@@ -429,6 +429,9 @@ class SequentialTransformer(CandidateModel):
     Text vectors come from :func:`paretorec.text.item_texts` and
     :class:`paretorec.text.TextEncoder` (``text_encoder`` names the model, ``"default"`` is
     the offline all-MiniLM-L6-v2), or are passed to :meth:`fit` as ``item_vectors``.
+    ``text_fields=True`` encodes the dataset's default fields (title, category, brand, ...;
+    :func:`paretorec.text.item_fields`) one by one and concatenates their vectors; a dict
+    field name -> format string picks the fields.
     Training: each user's training sequence (cut into windows of ``max_length + 1``) predicts
     every next item, with a full-catalogue softmax (``loss="full"``) or a sampled softmax
     over ``n_negatives`` uniform negatives (``loss="sampled"``). With ``valid`` given to
@@ -473,6 +476,7 @@ class SequentialTransformer(CandidateModel):
         patience: int = 10,
         text_encoder: str = "default",
         text_template: str | None = None,
+        text_fields: bool | dict[str, str] = False,
         text_adapter: str = "frozen",
         lora_rank: int = 8,
         lora_alpha: float = 16.0,
@@ -519,7 +523,19 @@ class SequentialTransformer(CandidateModel):
         self.patience = check_positive_int(patience, "patience")
         self.text_encoder = str(text_encoder)
         self.text_template = text_template
+        self.text_fields = _check_text_fields(text_fields)
+        if self.text_fields is not False and text_template is not None:
+            raise ParetorecError(
+                "text_template (one text per item) and text_fields (one text per field) "
+                f"exclude each other; got text_template={show(text_template)} and "
+                f"text_fields={show(text_fields)}"
+            )
         self.text_adapter = check_choice(text_adapter, "text_adapter", TEXT_ADAPTERS)
+        if self.text_adapter != "frozen" and self.text_fields is not False:
+            raise ParetorecError(
+                f"text_fields={show(text_fields)} needs text_adapter='frozen': an adapted "
+                "language model encodes one text per item (fit(train, item_texts=...))"
+            )
         if self.text_adapter != "frozen" and self.item_mode == "id":
             raise ParetorecError(
                 f"text_adapter={self.text_adapter!r} needs item_mode 'text' or 'hybrid' (the "
@@ -582,6 +598,7 @@ class SequentialTransformer(CandidateModel):
             "patience": self.patience,
             "text_encoder": self.text_encoder,
             "text_template": self.text_template,
+            "text_fields": self.text_fields,
             "text_adapter": self.text_adapter,
             "lora_rank": self.lora_rank,
             "lora_alpha": self.lora_alpha,
@@ -611,6 +628,12 @@ class SequentialTransformer(CandidateModel):
         if valid is not None and not isinstance(valid, Dataset):
             raise ParetorecError(f"valid must be a paretorec Dataset, got {type(valid).__name__}")
         texts = None if item_texts is None else check_texts(item_texts, "item_texts")
+        if texts is not None and self.text_fields is not False:
+            raise ParetorecError(
+                f"item_texts (one text per item) cannot be used with text_fields="
+                f"{show(self.text_fields)}; pass item_vectors, e.g. "
+                "paretorec.text.encode_items(train, fields=True), or drop text_fields"
+            )
         if self.text_adapter != "frozen":
             if texts is None:
                 raise ParetorecError(
@@ -643,7 +666,7 @@ class SequentialTransformer(CandidateModel):
 
             encoder = TextEncoder(self.text_encoder, show_progress=self.show_progress)
             if self._pending_texts is None:
-                vectors = encode_items(train, encoder, self.text_template)
+                vectors = encode_items(train, encoder, self.text_template, fields=self.text_fields)
             else:
                 vectors = encoder.encode(self._texts_for(train))
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -1000,3 +1023,19 @@ class SequentialTransformer(CandidateModel):
         )
         network.eval()
         self._network = network
+
+
+def _check_text_fields(value: Any) -> bool | dict[str, str]:
+    """``text_fields`` as ``False``, ``True`` or a dict field name -> format string."""
+    if isinstance(value, bool):
+        return value
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in value.items())
+    ):
+        return dict(value)
+    raise ParetorecError(
+        "text_fields must be False, True (the dataset's default fields) or a non-empty dict "
+        f"field name -> format string such as {{'title': '{{title}}'}}; got {show(value)}"
+    )

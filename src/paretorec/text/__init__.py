@@ -6,6 +6,7 @@
 
     texts = item_texts(dataset)              # "Toy Story (1995) | Animation, Children's, Comedy"
     vectors = TextEncoder().encode(texts)    # float32 (n_items, 384), unit rows, cached
+    fielded = encode_items(dataset, fields=True)  # title, genres, ... encoded apart: (n, 384 * k)
 
 ``TextEncoder(backend="onnx", quantize="int8")`` runs the same model through ONNX Runtime
 with dynamic int8 quantisation (``pip install 'paretorec[onnx]'``).
@@ -30,8 +31,11 @@ from ._encoder import (
 )
 from ._templates import (
     EMPTY_TEXT_POLICIES,
+    amazon_fields,
+    default_fields,
     default_texts,
     format_texts,
+    item_fields,
     item_texts,
     movielens_text,
 )
@@ -45,12 +49,15 @@ __all__ = [
     "EmbeddingCache",
     "EncodeStats",
     "TextEncoder",
+    "amazon_fields",
     "cache_root",
     "default_embedding_cache_dir",
+    "default_fields",
     "default_model_path",
     "default_texts",
     "encode_items",
     "format_texts",
+    "item_fields",
     "item_texts",
     "movielens_text",
     "quantization_target",

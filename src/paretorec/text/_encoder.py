@@ -30,7 +30,7 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..data import Dataset
-    from ._templates import EmptyTextPolicy, Template
+    from ._templates import EmptyTextPolicy, FieldTemplates, Template
 
 Backend = Literal["torch", "onnx"]
 Quantize = Literal["int8"]
@@ -465,16 +465,41 @@ def encode_items(
     template: Template | None = None,
     *,
     empty_text: EmptyTextPolicy = "zero",
+    fields: bool | FieldTemplates = False,
 ) -> np.ndarray:
     """Vectors of every item of ``dataset`` in code order (``vectors[code]``).
 
     Texts come from :func:`~paretorec.text.item_texts` (``template``, ``empty_text``);
     ``encoder`` defaults to ``TextEncoder()`` (the bundled model, cached).
-    """
-    from ._templates import item_texts
 
-    texts = item_texts(dataset, template, empty_text=empty_text)
-    return (encoder or TextEncoder()).encode(texts)
+    ``fields=True`` (the dataset's default fields) or a mapping field name -> template
+    (see :func:`~paretorec.text.item_fields`) encodes each field on its own and
+    concatenates the vectors in field order: ``(n_items, n_fields * dim)``, each block a
+    unit vector, or zero where that field is empty.
+    """
+    from ._templates import item_fields, item_texts
+
+    if fields is False:
+        texts = item_texts(dataset, template, empty_text=empty_text)
+        return (encoder or TextEncoder()).encode(texts)
+    if template is not None:
+        raise ParetorecError(
+            "pass template (one text per item) or fields (one text per field), not both; "
+            f"got template={show(template)} and fields={show(fields)}"
+        )
+    if fields is not True and not isinstance(fields, Mapping):
+        raise ParetorecError(
+            "fields must be False, True (the dataset's default fields) or a mapping field "
+            f"name -> template; got {show(fields)}"
+        )
+    parts = item_fields(dataset, None if fields is True else fields, empty_text=empty_text)
+    flat = [text for texts in parts.values() for text in texts]
+    vectors = (encoder or TextEncoder()).encode(flat)
+    n_fields, n_items = len(parts), dataset.n_items
+    return np.ascontiguousarray(
+        vectors.reshape(n_fields, n_items, -1).transpose(1, 0, 2).reshape(n_items, -1),
+        dtype=np.float32,
+    )
 
 
 # --------------------------------------------------------------------------- models

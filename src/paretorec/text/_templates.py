@@ -17,6 +17,17 @@ A template can also be a format string over item-table columns (``"{title} | {ge
 list-valued columns are joined with ``", "``, missing values become ``""``) or a callable
 taking one row (a mapping of column -> value) and returning the text.
 
+Items can also be described field by field (:func:`item_fields`): one text per field
+(``{"title": [...], "category": [...], "brand": [...]}``), which
+:func:`~paretorec.text.encode_items` with ``fields=True`` encodes separately and
+concatenates, so that a long title does not drown the category and the brand in a single
+mean-pooled vector. Default fields:
+
+- MovieLens: ``title`` (``"Title (Year)"``) and ``genres`` (``"Genre, Genre"``).
+- Amazon-Scientific: ``title``, ``category`` (the path from ``"Industrial & Scientific"``)
+  and ``brand``, split from the release's ``"Title. Category path. Brand."`` text.
+- Any other dataset: each text-like column (the same columns as the default text).
+
 Empty text is a policy (``empty_text``), applied here, where the item ids are known:
 
 - ``"zero"`` (default): the text stays ``""``; :class:`~paretorec.text.TextEncoder` maps
@@ -42,6 +53,7 @@ from ..data import Dataset
 EmptyTextPolicy = Literal["zero", "error", "placeholder"]
 EMPTY_TEXT_POLICIES: tuple[str, ...] = ("zero", "error", "placeholder")
 Template = str | Callable[[Mapping[str, Any]], str]
+FieldTemplates = Mapping[str, Template]
 
 MOVIELENS_DATASETS = ("movielens-100k", "movielens-1m")
 AMAZON_DATASETS = ("amazon-scientific",)
@@ -52,6 +64,8 @@ _ARTICLES = ("The", "A", "An", "La", "Le", "Les", "L'", "Il", "Der", "Die", "Das
              "El", "Los", "Las", "Lo", "Un", "Une", "Una", "Den")  # fmt: skip
 _TRAILING_ARTICLE = re.compile(r"^(?P<body>.+), (?P<article>" + "|".join(_ARTICLES) + r")$")
 _PLACEHOLDERS = frozenset({"unknown"})
+#: Root of the category path in the Amazon-Scientific release text.
+AMAZON_CATEGORY_ROOT = "Industrial & Scientific"
 _SKIPPED_COLUMN = re.compile(r"(^id$|_id$|url)", re.IGNORECASE)
 
 
@@ -78,20 +92,124 @@ def item_texts(
     if not isinstance(dataset, Dataset):
         raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
     check_choice(empty_text, "empty_text", EMPTY_TEXT_POLICIES)
-    items = _item_table(dataset)
     if template is None:
         texts = default_texts(dataset)
-    elif isinstance(template, str):
-        texts = format_texts(items, template, dataset_name=dataset.name)
-    elif callable(template):
-        texts = _call_template(items, template)
     else:
-        raise ParetorecError(
-            "template must be None, a format string or a callable row -> str; "
-            f"got {show(template)} ({type(template).__name__})"
-        )
+        texts = _render(dataset, template, "template", none_ok=True)
     texts = [_collapse(text) for text in texts]
     return _apply_empty_policy(texts, dataset, empty_text)
+
+
+def item_fields(
+    dataset: Dataset,
+    fields: FieldTemplates | None = None,
+    *,
+    empty_text: EmptyTextPolicy = "zero",
+) -> dict[str, list[str]]:
+    """Several texts per item, one per field, each in code order.
+
+    Args:
+        dataset: any :class:`~paretorec.data.Dataset`; its ``items`` table is read.
+        fields: ``None`` for the dataset's default fields (see the module docstring), or a
+            mapping field name -> template, each template as in :func:`item_texts` (a
+            format string over item-table columns or a callable ``row -> str``), e.g.
+            ``{"title": "{title}", "genres": "{genres}"}``.
+        empty_text: the policy for items whose fields are *all* empty: ``"zero"`` keeps
+            them (zero vectors), ``"error"`` raises, ``"placeholder"`` writes the item id
+            into the first field. A single empty field is always kept as ``""`` (that
+            field's vector is zero).
+
+    Returns:
+        An ordered mapping field name -> list of ``dataset.n_items`` strings.
+    """
+    if not isinstance(dataset, Dataset):
+        raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
+    check_choice(empty_text, "empty_text", EMPTY_TEXT_POLICIES)
+    if fields is None:
+        parts = default_fields(dataset)
+    else:
+        if not isinstance(fields, Mapping) or not fields:
+            raise ParetorecError(
+                "fields must be None or a non-empty mapping field name -> template, e.g. "
+                f"{{'title': '{{title}}', 'genres': '{{genres}}'}}; got {show(fields)}"
+            )
+        parts = {}
+        for name, template in fields.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ParetorecError(f"fields keys must be non-empty strings, got {show(name)}")
+            parts[name] = _render(dataset, template, f"fields[{name!r}]", none_ok=False)
+    parts = {name: [_collapse(text) for text in texts] for name, texts in parts.items()}
+    joined = [" ".join(p for p in row if p) for row in zip(*parts.values(), strict=True)]
+    filled = _apply_empty_policy(list(joined), dataset, empty_text)
+    first = next(iter(parts))
+    for code, (before, after) in enumerate(zip(joined, filled, strict=True)):
+        if before != after:  # "placeholder": the id goes into the first field
+            parts[first][code] = after
+    return parts
+
+
+def default_fields(dataset: Dataset) -> dict[str, list[str]]:
+    """The dataset's default item fields (before the empty-text policy)."""
+    items = _item_table(dataset)
+    if dataset.name in MOVIELENS_DATASETS or dataset.name.startswith("movielens"):
+        return movielens_fields(items)
+    if dataset.name in AMAZON_DATASETS and "text" in items.columns:
+        return amazon_fields([display(value) for value in items["text"]])
+    columns = ["text"] if "text" in items.columns else _text_like_columns(items)
+    if not columns:
+        raise ParetorecError(
+            f"dataset {dataset.name!r} has no text columns in its item table "
+            f"(columns: {', '.join(map(str, items.columns))}); pass fields, e.g. "
+            "fields={'title': '{title}', 'genres': '{genres}'}"
+        )
+    return {column: [display(value) for value in items[column]] for column in columns}
+
+
+def movielens_fields(items: pd.DataFrame) -> dict[str, list[str]]:
+    """``title`` (``"Title (Year)"``) and ``genres`` (``"Genre, Genre"``) of a MovieLens table."""
+    if "title" not in items.columns:
+        raise ParetorecError(
+            "a MovieLens item table must have a 'title' column; "
+            f"columns present: {', '.join(map(str, items.columns))}"
+        )
+    years = items["year"].tolist() if "year" in items.columns else [None] * len(items)
+    genres = items["genres"].tolist() if "genres" in items.columns else [()] * len(items)
+    titles = [
+        movielens_text(title, year)
+        for title, year in zip(items["title"].tolist(), years, strict=True)
+    ]
+    genre_texts = [movielens_text("", None, row) for row in genres]
+    return {"title": titles, "genres": genre_texts}
+
+
+def amazon_fields(texts: Sequence[str]) -> dict[str, list[str]]:
+    """Split Amazon release texts ``"Title. Category path. Brand."`` into three fields.
+
+    The release writes ``f"{title}. {category}. {brand}."``; the category path starts at
+    ``"Industrial & Scientific"`` and has no ``". "`` inside, while titles and brands may
+    (``"Norton Abrasives - St. Gobain"``). An empty category or brand leaves ``". ."``.
+
+    >>> amazon_fields(["Rye Malt (5 lb). . Briess."])
+    {'title': ['Rye Malt (5 lb)'], 'category': [''], 'brand': ['Briess']}
+    >>> amazon_fields(["Wheel. Industrial & Scientific Abrasives. Norton - St. Gobain."])["brand"]
+    ['Norton - St. Gobain']
+    """
+    marker = ". " + AMAZON_CATEGORY_ROOT
+    titles, categories, brands = [], [], []
+    for text in texts:
+        body = text[:-1] if text.endswith(".") else text
+        if marker in body:
+            title, rest = body.split(marker, 1)
+            category, _, brand = (AMAZON_CATEGORY_ROOT + rest).partition(". ")
+        elif ". . " in body or body.endswith(". "):
+            title, _, brand = body.partition(". . ") if ". . " in body else (body, "", "")
+            category = ""
+        else:  # no recognisable structure: all of it is the title
+            title, category, brand = body, "", ""
+        titles.append(title.strip(" ."))
+        categories.append(category.strip(" ."))
+        brands.append(brand.strip(" ."))
+    return {"title": titles, "category": categories, "brand": brands}
 
 
 def default_texts(dataset: Dataset) -> list[str]:
@@ -191,6 +309,19 @@ def display(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
+def _render(dataset: Dataset, template: Any, name: str, *, none_ok: bool) -> list[str]:
+    """Texts from one template (a format string or a callable); errors name ``name``."""
+    items = _item_table(dataset)
+    if isinstance(template, str):
+        return format_texts(items, template, dataset_name=dataset.name)
+    if callable(template):
+        return _call_template(items, template)
+    raise ParetorecError(
+        f"{name} must be {'None, ' if none_ok else ''}a format string or a callable row -> str; "
+        f"got {show(template)} ({type(template).__name__})"
+    )
+
+
 def _item_table(dataset: Dataset) -> pd.DataFrame:
     items = dataset.items
     if len(items) != dataset.n_items:
