@@ -89,9 +89,7 @@ def item_texts(
     Returns:
         A list of ``dataset.n_items`` strings, stripped of surrounding whitespace.
     """
-    if not isinstance(dataset, Dataset):
-        raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
-    check_choice(empty_text, "empty_text", EMPTY_TEXT_POLICIES)
+    _check_inputs(dataset, empty_text)
     if template is None:
         texts = default_texts(dataset)
     else:
@@ -122,9 +120,7 @@ def item_fields(
     Returns:
         An ordered mapping field name -> list of ``dataset.n_items`` strings.
     """
-    if not isinstance(dataset, Dataset):
-        raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
-    check_choice(empty_text, "empty_text", EMPTY_TEXT_POLICIES)
+    _check_inputs(dataset, empty_text)
     if fields is None:
         parts = default_fields(dataset)
     else:
@@ -167,17 +163,8 @@ def default_fields(dataset: Dataset) -> dict[str, list[str]]:
 
 def movielens_fields(items: pd.DataFrame) -> dict[str, list[str]]:
     """``title`` (``"Title (Year)"``) and ``genres`` (``"Genre, Genre"``) of a MovieLens table."""
-    if "title" not in items.columns:
-        raise ParetorecError(
-            "a MovieLens item table must have a 'title' column; "
-            f"columns present: {', '.join(map(str, items.columns))}"
-        )
-    years = items["year"].tolist() if "year" in items.columns else [None] * len(items)
-    genres = items["genres"].tolist() if "genres" in items.columns else [()] * len(items)
-    titles = [
-        movielens_text(title, year)
-        for title, year in zip(items["title"].tolist(), years, strict=True)
-    ]
+    names, years, genres = _movielens_columns(items)
+    titles = [movielens_text(title, year) for title, year in zip(names, years, strict=True)]
     genre_texts = [movielens_text("", None, row) for row in genres]
     return {"title": titles, "genres": genre_texts}
 
@@ -232,6 +219,14 @@ def default_texts(dataset: Dataset) -> list[str]:
 
 def movielens_texts(items: pd.DataFrame) -> list[str]:
     """``"Title (Year) | Genre, Genre"`` for a MovieLens item table (title, year, genres)."""
+    return [
+        movielens_text(title, year, genre)
+        for title, year, genre in zip(*_movielens_columns(items), strict=True)
+    ]
+
+
+def _movielens_columns(items: pd.DataFrame) -> tuple[list[Any], list[Any], list[Any]]:
+    """Titles, years and genres of a MovieLens item table (year and genres optional)."""
     if "title" not in items.columns:
         raise ParetorecError(
             "a MovieLens item table must have a 'title' column; "
@@ -239,10 +234,7 @@ def movielens_texts(items: pd.DataFrame) -> list[str]:
         )
     years = items["year"].tolist() if "year" in items.columns else [None] * len(items)
     genres = items["genres"].tolist() if "genres" in items.columns else [()] * len(items)
-    return [
-        movielens_text(title, year, genre)
-        for title, year, genre in zip(items["title"].tolist(), years, genres, strict=True)
-    ]
+    return items["title"].tolist(), years, genres
 
 
 def movielens_text(title: Any, year: Any = None, genres: Any = ()) -> str:
@@ -309,6 +301,12 @@ def display(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
+def _check_inputs(dataset: Any, empty_text: Any) -> None:
+    if not isinstance(dataset, Dataset):
+        raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
+    check_choice(empty_text, "empty_text", EMPTY_TEXT_POLICIES)
+
+
 def _render(dataset: Dataset, template: Any, name: str, *, none_ok: bool) -> list[str]:
     """Texts from one template (a format string or a callable); errors name ``name``."""
     items = _item_table(dataset)
