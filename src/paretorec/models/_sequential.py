@@ -431,7 +431,9 @@ class SequentialTransformer(CandidateModel):
     the offline all-MiniLM-L6-v2), or are passed to :meth:`fit` as ``item_vectors``.
     ``text_fields=True`` encodes the dataset's default fields (title, category, brand, ...;
     :func:`paretorec.text.item_fields`) one by one and concatenates their vectors; a dict
-    field name -> format string picks the fields.
+    field name -> format string picks the fields. On Amazon-Scientific (3 seeds, one run)
+    that lifts hybrid test nDCG@10 from 0.0636 to 0.0650, and from 0.036 to 0.067 on cold
+    targets (``BENCHMARKS.md``).
     Training: each user's training sequence (cut into windows of ``max_length + 1``) predicts
     every next item, with a full-catalogue softmax (``loss="full"``) or a sampled softmax
     over ``n_negatives`` uniform negatives (``loss="sampled"``). With ``valid`` given to
