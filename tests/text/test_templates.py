@@ -256,6 +256,18 @@ def test_amazon_fields_split(text: str, expected: tuple[str, str, str]) -> None:
     assert (fields["title"][0], fields["category"][0], fields["brand"][0]) == expected
 
 
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        ("Rye Malt. . Briess.", r"texts must be a sequence of strings, got a single str"),
+        (["ok", 3], r"texts must hold only strings; texts\[1\] is 3 \(int\)"),
+    ],
+)
+def test_amazon_fields_rejects_bad_texts(texts: Any, message: str) -> None:
+    with pytest.raises(ParetorecError, match=message):
+        amazon_fields(texts)
+
+
 def test_amazon_default_fields() -> None:
     fields = item_fields(amazon_like())
     assert list(fields) == ["title", "category", "brand"]

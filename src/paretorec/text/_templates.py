@@ -49,6 +49,7 @@ import pandas as pd
 
 from .._validation import ParetorecError, check_choice, show
 from ..data import Dataset
+from ._encoder import check_texts
 
 EmptyTextPolicy = Literal["zero", "error", "placeholder"]
 EMPTY_TEXT_POLICIES: tuple[str, ...] = ("zero", "error", "placeholder")
@@ -183,13 +184,13 @@ def amazon_fields(texts: Sequence[str]) -> dict[str, list[str]]:
     """
     marker = ". " + AMAZON_CATEGORY_ROOT
     titles, categories, brands = [], [], []
-    for text in texts:
+    for text in check_texts(texts, "texts"):
         body = text[:-1] if text.endswith(".") else text
         if marker in body:
             title, rest = body.split(marker, 1)
             category, _, brand = (AMAZON_CATEGORY_ROOT + rest).partition(". ")
-        elif ". . " in body or body.endswith(". "):
-            title, _, brand = body.partition(". . ") if ". . " in body else (body, "", "")
+        elif ". . " in body:
+            title, _, brand = body.partition(". . ")
             category = ""
         else:  # no recognisable structure: all of it is the title
             title, category, brand = body, "", ""
