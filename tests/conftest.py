@@ -34,8 +34,10 @@ def dataset_folder(folder: str, probe: str) -> Path:
     return root / folder
 
 
-# Tests run as `pytest -n 2` on 2 cores: one intra-op thread per worker avoids
-# oversubscription, which makes small torch ops up to 100x slower.
+# Tests run as `pytest -n 2` on 2 cores: one thread per worker (torch and BLAS) avoids
+# oversubscription, which makes small torch ops up to 100x slower. The environment variable
+# reaches the in-process CLI (its --threads default) and subprocesses too.
+os.environ["PARETOREC_THREADS"] = "1"
 torch.set_num_threads(1)
 
 

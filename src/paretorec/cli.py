@@ -54,6 +54,27 @@ def _friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@app.callback()
+def main_options(
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            help="CPU threads for torch (intra- and inter-op) and the BLAS / OpenMP pools; "
+            "default $PARETOREC_THREADS, else the number of cores.",
+        ),
+    ] = None,
+) -> None:
+    """Options that apply to every command."""
+    from ._threads import configure_threads
+
+    try:
+        configure_threads(threads)
+    except ParetorecError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=2) from None
+
+
 @data_app.command("list")
 def data_list() -> None:
     """List the registered data sets."""

@@ -11,6 +11,7 @@ import pytest
 from paretorec import ParetorecError
 from paretorec.data import Dataset, stratified_split
 from paretorec.models import CandidateModel, create_model, list_models
+from tests._float32 import assert_close_f32
 
 from ..conftest import make_tiny
 
@@ -62,7 +63,7 @@ def test_batch_scores_equal_single_user_scores(fitted: tuple[CandidateModel, Dat
     users = np.arange(train.n_users)
     batched = model.score(users, batch_size=7)
     singles = np.vstack([model.score([u]) for u in users])
-    np.testing.assert_allclose(batched, singles, rtol=1e-5, atol=1e-6)
+    assert_close_f32(batched, singles)
 
 
 def test_seen_items_are_excluded(fitted: tuple[CandidateModel, Dataset]) -> None:

@@ -12,6 +12,7 @@ from paretorec import ParetorecError
 from paretorec.data import Dataset, leave_one_out
 from paretorec.models import CandidateModel, SequentialTransformer
 from paretorec.models._sequential import user_sequences
+from tests._float32 import assert_close_f32
 
 FAST = {"hidden": 16, "n_layers": 1, "epochs": 15, "batch_size": 16, "learning_rate": 0.02}
 
@@ -96,7 +97,7 @@ def test_hybrid_cold_items_have_no_id_part() -> None:
     assert network is not None
     projected = network.text_projection(network.text_norm(network.text_vectors)).detach().numpy()
     cold = np.r_[cold_a, cold_b]
-    np.testing.assert_allclose(table[cold], projected[cold], rtol=1e-5, atol=1e-6)
+    assert_close_f32(table[cold], projected[cold])
     warm = np.setdiff1d(np.arange(dataset.n_items), cold)
     assert not np.allclose(table[warm], projected[warm])
     assert text_only.item_mode == "text"
@@ -135,7 +136,7 @@ def test_save_load_keeps_text_vectors_and_history(tmp_path: Path) -> None:
     model = SequentialTransformer("hybrid", seed=0, **FAST).fit(dataset, item_vectors=vectors)
     loaded = CandidateModel.load(model.save(tmp_path / "seq"))
     users = np.arange(dataset.n_users)
-    np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-6, atol=1e-6)
+    assert_close_f32(loaded.score(users), model.score(users))
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,7 @@ def test_text_fields_encode_each_field_apart(
 
     expected = encode_items(described, TextEncoder(show_progress=False), fields=fields)
     assert model._text_vectors is not None and model._text_vectors.shape == (n, 2 * 384)
-    np.testing.assert_allclose(model._text_vectors, expected, atol=1e-5)
+    assert_close_f32(model._text_vectors, expected)
     loaded = CandidateModel.load(model.save(tmp_path / "seq"))
     assert loaded.get_params()["text_fields"] == fields
     with pytest.raises(ParetorecError, match=r"item_texts .* cannot be used with text_fields"):

@@ -19,6 +19,7 @@ from paretorec.data import Dataset, leave_one_out
 from paretorec.models import CandidateModel, SequentialTransformer
 from paretorec.models._sequential import _TextTower
 from paretorec.text import TextEncoder, default_model_path
+from tests._float32 import assert_close_f32
 
 from .test_sequential import cold_codes, topic_dataset
 
@@ -102,12 +103,12 @@ def test_frozen_leaves_the_language_model_alone(
     assert not any(key.startswith("text_model.") for key in model._state())
     # the table is the frozen encoder's vectors of the given texts, before and after training
     assert model._text_vectors is not None
-    np.testing.assert_allclose(model._text_vectors, frozen_vectors, atol=1e-6)
+    assert_close_f32(model._text_vectors, frozen_vectors)
     network = model._network
     assert network is not None
     buffer = network.text_vectors
     assert isinstance(buffer, torch.Tensor)
-    np.testing.assert_allclose(buffer.numpy(), frozen_vectors, atol=1e-6)
+    assert_close_f32(buffer.numpy(), frozen_vectors)
 
 
 def test_lora_trains_only_the_adapters(
@@ -159,14 +160,14 @@ def test_cold_items_get_vectors_from_the_adapted_model(
     assert model.seen[:, cold].sum() == 0  # never seen in training
     adapted = model.encode_texts([texts[i] for i in cold])
     assert model._text_vectors is not None
-    np.testing.assert_allclose(model._text_vectors[cold], adapted, atol=1e-5)
+    assert_close_f32(model._text_vectors[cold], adapted)
     assert np.abs(adapted - frozen_vectors[cold]).max() > 1e-4  # not the frozen model's
     network = model._network
     assert network is not None
     with torch.no_grad():
         projected = network.text_projection(network.text_norm(torch.from_numpy(adapted)))
     # a cold item's vector is its text part only, in hybrid mode too
-    np.testing.assert_allclose(model.item_vectors()[cold], projected.numpy(), atol=1e-5)
+    assert_close_f32(model.item_vectors()[cold], projected.numpy())
     blank = dataset.item_index(["i03"])[0]
     assert not model._text_vectors[blank].any()
 
@@ -189,7 +190,7 @@ def test_save_load_round_trip(
     assert len(saved) == len(tower_of(model).trainable_state())
     assert loaded._text_tower is None  # scoring needed no language model
     texts = ["a brand-new rocket documentary", "sourdough for beginners"]
-    np.testing.assert_allclose(loaded.encode_texts(texts), model.encode_texts(texts), atol=1e-6)
+    assert_close_f32(loaded.encode_texts(texts), model.encode_texts(texts))
 
 
 def test_early_stopping_restores_the_adapted_weights_with_their_table(
@@ -208,7 +209,7 @@ def test_early_stopping_restores_the_adapted_weights_with_their_table(
     )
     # the scored table is what the restored weights produce
     assert model._text_vectors is not None
-    np.testing.assert_allclose(model._text_vectors, tower_of(model).encode_all(), atol=1e-6)
+    assert_close_f32(model._text_vectors, tower_of(model).encode_all())
 
 
 def test_sampled_loss_encodes_at_most_text_grad_items(

@@ -23,6 +23,7 @@ from paretorec.multitask import (
     funnel_rows,
     run_training,
 )
+from tests._float32 import assert_close_f32
 
 from .test_models import FAST, make_funnel_dataset
 
@@ -135,12 +136,12 @@ def test_predict_pairs_equals_predict_and_broadcasts(fitted: MultiTaskRanker, da
     expected = ranker.predict(valid)
     pairs = ranker.predict_pairs(valid["user"].to_numpy(), valid["item"].to_numpy())
     for key in expected:
-        np.testing.assert_allclose(pairs[key], expected[key], rtol=1e-6)
+        assert_close_f32(pairs[key], expected[key])
     grid = ranker.predict_pairs(np.array([0, 1, 2]), np.array([[0, 1], [2, 3], [4, 5]]))
     assert grid["like"].shape == (3, 2)
     single = ranker.predict_pairs([1], [2])["like"][0]
-    assert grid["like"][0, 1] == pytest.approx(ranker.predict_pairs([0], [1])["like"][0])
-    assert grid["like"][1, 0] == pytest.approx(single)
+    assert_close_f32(grid["like"][0, 1], ranker.predict_pairs([0], [1])["like"][0])
+    assert_close_f32(grid["like"][1, 0], single)
 
 
 def test_evaluate_reports_each_task(fitted: MultiTaskRanker, data: Any) -> None:
@@ -160,7 +161,7 @@ def test_esmm_predicts_ctcvr(data: Any) -> None:
     dataset, train, valid = data
     ranker = MultiTaskRanker("esmm", **FAST_RANKER).fit(train, dataset=dataset)
     p = ranker.predict(valid)
-    np.testing.assert_allclose(p["ctcvr"], p["engage"] * p["like"], rtol=1e-5, atol=1e-6)
+    assert_close_f32(p["ctcvr"], p["engage"] * p["like"])
     from sklearn.metrics import roc_auc_score
 
     clicked_and_liked = valid["engage"] * valid["like"].fillna(0.0)

@@ -25,6 +25,7 @@ from paretorec.ranking import (
     fused_scores,
     mmr,
 )
+from tests._float32 import assert_close_f32
 
 
 def small_world() -> tuple[CandidateSet, ItemContext]:
@@ -143,12 +144,7 @@ def test_boosts_match_hand_computation() -> None:
         - 2.0 * log_pop / log_pop.max()
     )
     base = fused_scores(Policy(), candidates, context)
-    np.testing.assert_allclose(
-        fused_scores(policy, candidates, context),
-        base + adjustment[candidates.items],
-        rtol=1e-6,
-        atol=1e-6,
-    )
+    assert_close_f32(fused_scores(policy, candidates, context), base + adjustment[candidates.items])
 
 
 @pytest.mark.parametrize(

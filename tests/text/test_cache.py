@@ -18,6 +18,7 @@ from paretorec.text import (
 )
 from paretorec.text import _cache as cache_module
 from paretorec.text._encoder import folder_fingerprint
+from tests._float32 import assert_close_f32
 
 TITLES = [
     "Toy Story (1995) | Animation, Children's, Comedy",
@@ -50,7 +51,7 @@ def test_partial_hits_encode_only_new_texts(tmp_path: Path, counting: Counting) 
     assert calls == [TITLES[2:]]
     fresh = TextEncoder(cache_dir=None)
     counting(fresh)
-    np.testing.assert_allclose(vectors, fresh.encode(TITLES), atol=1e-6)
+    assert_close_f32(vectors, fresh.encode(TITLES))
 
 
 def test_cache_disabled_encodes_every_time(tmp_path: Path, counting: Counting) -> None:

@@ -14,6 +14,7 @@ import pytest
 from paretorec import ParetorecError
 from paretorec.data import Dataset
 from paretorec.text import TextEncoder, encode_items, item_texts, quantization_target
+from tests._float32 import assert_close_f32
 
 
 def test_default_model_is_offline_384d_and_unit_norm(encoder: TextEncoder) -> None:
@@ -62,7 +63,7 @@ def test_unnormalised_vectors(encoder: TextEncoder) -> None:
     raw._model = encoder.model  # same weights, no second load
     text = ["The Usual Suspects (1995) | Crime, Thriller"]
     unit, plain = encoder.encode(text)[0], raw.encode(text)[0]
-    np.testing.assert_allclose(plain / np.linalg.norm(plain), unit, atol=1e-5)
+    assert_close_f32(plain / np.linalg.norm(plain), unit)
 
 
 def test_encode_items_follows_the_empty_text_policy(encoder: TextEncoder) -> None:
@@ -72,7 +73,7 @@ def test_encode_items_follows_the_empty_text_policy(encoder: TextEncoder) -> Non
     zero = encode_items(dataset, encoder)
     assert zero.shape == (2, 384) and not zero[0].any() and zero[1].any()
     placeholder = encode_items(dataset, encoder, empty_text="placeholder")
-    np.testing.assert_allclose(placeholder[0], encoder.encode(["a"])[0], atol=1e-6)
+    assert_close_f32(placeholder[0], encoder.encode(["a"])[0])
     assert item_texts(dataset, empty_text="placeholder") == ["a", "Gorilla Glue, 8 ounce"]
 
 
@@ -172,13 +173,13 @@ def test_encode_items_fields_concatenates_one_unit_block_per_field(encoder: Text
     vectors = encode_items(dataset, encoder, fields=True)
     assert vectors.shape == (2, 3 * 384) and vectors.dtype == np.float32
     blocks = vectors.reshape(2, 3, 384)
-    np.testing.assert_allclose(blocks[0, 0], encoder.encode(["Rye Malt (5 lb)"])[0], atol=1e-6)
-    np.testing.assert_allclose(blocks[0, 2], encoder.encode(["Briess"])[0], atol=1e-6)
+    assert_close_f32(blocks[0, 0], encoder.encode(["Rye Malt (5 lb)"])[0])
+    assert_close_f32(blocks[0, 2], encoder.encode(["Briess"])[0])
     norms = np.linalg.norm(blocks, axis=2)
     np.testing.assert_allclose(norms[[0, 0, 1], [0, 2, 0]], 1.0, atol=1e-5)
     assert not blocks[0, 1].any() and not blocks[1, 1:].any()  # empty fields are zero blocks
     custom = encode_items(dataset, encoder, fields={"all": "{text}"})
-    np.testing.assert_allclose(custom, encode_items(dataset, encoder), atol=1e-6)
+    assert_close_f32(custom, encode_items(dataset, encoder))
     with pytest.raises(ParetorecError, match=r"pass template .* or fields .*, not both"):
         encode_items(dataset, encoder, "{text}", fields=True)
     with pytest.raises(ParetorecError, match=r"fields must be False, True .*got 'title'"):

@@ -9,6 +9,7 @@ import pytest
 
 from paretorec.text import TextEncoder
 from paretorec.text import _encoder as encoder_module
+from tests._float32 import assert_close_f32
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("optimum.onnxruntime")
@@ -61,7 +62,7 @@ def test_export_happens_once(
     monkeypatch.setattr(encoder_module, "_export_onnx", refuse)
     monkeypatch.setattr(encoder_module, "_quantize_onnx", refuse)
     again = TextEncoder(backend="onnx", quantize="int8", cache_dir=None, export_dir=export_dir)
-    np.testing.assert_allclose(again.encode(TEXTS[:2]), int8.encode(TEXTS[:2]), atol=1e-6)
+    assert_close_f32(again.encode(TEXTS[:2]), int8.encode(TEXTS[:2]))
     (folder,) = export_dir.iterdir()
     names = sorted(p.name for p in (folder / "onnx").iterdir())
     assert names[0] == "model.onnx" and names[1].startswith("model_int8_")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from .._threads import thread_limit
 from ..data import load_dataset, random_split
 from ..evaluation import evaluate_ranking
 from ..models import create_model
@@ -37,7 +37,20 @@ def run(
     threads: int = 2,
     quick: bool = False,
 ) -> dict[str, Any]:
-    torch.set_num_threads(threads)
+    """Run the benchmark with ``threads`` threads in torch and every BLAS / OpenMP pool
+    (restored afterwards)."""
+    with thread_limit(threads):
+        return _run(output_dir, data_dir=data_dir, repeats=repeats, threads=threads, quick=quick)
+
+
+def _run(
+    output_dir: str | Path = "benchmarks/results",
+    *,
+    data_dir: str | Path | None = None,
+    repeats: int = 5,
+    threads: int = 2,
+    quick: bool = False,
+) -> dict[str, Any]:
     dataset = load_dataset("movielens-1m", data_dir)
     split = random_split(dataset, ratio=0.8, seed=0)
     rows: list[dict[str, Any]] = []

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from .._threads import thread_limit
 from ..data import simulate_funnel
 from ..evaluation import _metrics as M
 from ..multitask import MultiTaskRanker, TaskSpec
@@ -58,7 +58,20 @@ def run(
     threads: int = 1,  # small networks: a second thread mostly waits on the first
     seeds: tuple[int, ...] = (0, 1, 2),
 ) -> dict[str, Any]:
-    torch.set_num_threads(threads)
+    """Run the benchmark with ``threads`` threads in torch and every BLAS / OpenMP pool
+    (restored afterwards)."""
+    with thread_limit(threads):
+        return _run(output_dir, data_dir=data_dir, quick=quick, threads=threads, seeds=seeds)
+
+
+def _run(
+    output_dir: str | Path = "benchmarks/results",
+    *,
+    data_dir: str | Path | None = None,  # unused: the data is simulated
+    quick: bool = False,
+    threads: int = 1,  # small networks: a second thread mostly waits on the first
+    seeds: tuple[int, ...] = (0, 1, 2),
+) -> dict[str, Any]:
     n_impressions = 30_000 if quick else 200_000
     runs: dict[str, list[dict[str, float]]] = {}
     for seed in seeds[:1] if quick else seeds:

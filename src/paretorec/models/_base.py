@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from .._artifacts import read_artifact, write_artifact
+from .._threads import thread_limit
 from .._validation import ParetorecError, check_index_array, check_positive_int
 from ..data import Dataset
 
@@ -62,8 +63,13 @@ class CandidateModel(ABC):
         matrix = train.to_csr()
         matrix.data[:] = 1.0
         self._seen = matrix
-        self._fit(train, matrix)
+        with thread_limit(self._fit_threads()):
+            self._fit(train, matrix)
         return self
+
+    def _fit_threads(self) -> int | None:
+        """Threads while fitting; ``None``: paretorec's setting (``paretorec._threads``)."""
+        return None
 
     @property
     def is_fitted(self) -> bool:

@@ -54,11 +54,11 @@ class BPRModel(CandidateModel):
             scores; on CUDA, atomic scatter-adds make reruns differ in the last float bits
             (about 1e-6), which rarely changes a ranking.
         device: ``"cpu"`` or ``"cuda"`` (an error if CUDA is not available).
-        num_threads: torch intra-op threads while training on the CPU (restored after
-            ``fit``), or ``None`` to keep torch's setting. The per-step tensors are small,
-            so a second thread saves only about a quarter of the time on idle cores, and
-            on cores shared with other work the threads' synchronisation can stall
-            training tenfold; hence 1.
+        num_threads: threads (torch and BLAS) while training on the CPU (restored after
+            ``fit``), or ``None`` for paretorec's setting (``paretorec --threads``). The
+            per-step tensors are small, so a second thread saves only about a quarter of
+            the time on idle cores, and on cores shared with other work the threads'
+            synchronisation can stall training tenfold; hence 1.
         progress: show a progress bar over epochs with the mean ranking loss.
     """
 
@@ -114,16 +114,11 @@ class BPRModel(CandidateModel):
 
     # ------------------------------------------------------------------ training
     def _fit(self, train: Dataset, matrix: sp.csr_matrix) -> None:
-        device = self._torch_device()
-        previous_threads = torch.get_num_threads()
-        wanted = previous_threads if device.type != "cpu" else self.num_threads
-        if wanted is not None and wanted != previous_threads:
-            torch.set_num_threads(wanted)
-        try:
-            self._train(train, matrix, device)
-        finally:
-            if torch.get_num_threads() != previous_threads:
-                torch.set_num_threads(previous_threads)
+        self._train(train, matrix, self._torch_device())
+
+    def _fit_threads(self) -> int | None:
+        """``num_threads`` on the CPU; on an accelerator paretorec's setting."""
+        return self.num_threads if self._torch_device().type == "cpu" else None
 
     def _train(self, train: Dataset, matrix: sp.csr_matrix, device: torch.device) -> None:
         n_users, n_items = matrix.shape

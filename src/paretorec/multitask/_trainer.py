@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .._threads import thread_limit
 from .._validation import (
     ParetorecError,
     check_choice,
@@ -119,15 +120,10 @@ def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (``None``: leave the setting alone)."""
-    previous = torch.get_num_threads()
-    if n is not None and n != previous:
-        torch.set_num_threads(n)
-    try:
+    """Run the block with ``n`` threads in torch and the BLAS / OpenMP pools (``None``:
+    paretorec's setting, ``paretorec --threads`` / ``$PARETOREC_THREADS``); restored after."""
+    with thread_limit(n):
         yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -297,9 +293,10 @@ class Trainer:
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         progress: show a tqdm bar over epochs.
         eval_batch_size: rows per forward pass during validation.
-        num_threads: torch intra-op threads while training (restored afterwards), or
-            ``None`` to keep torch's setting. On cores shared with other work one thread
-            is often faster than two: the threads' synchronisation stalls (see BPRModel).
+        num_threads: threads (torch and BLAS) while training (restored afterwards), or
+            ``None`` for paretorec's setting (``paretorec --threads``). On cores shared
+            with other work one thread is often faster than two: the threads'
+            synchronisation stalls (see BPRModel).
     """
 
     def __init__(

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .._threads import configured_threads, thread_limit
 from .._validation import (
     ParetorecError,
     check_choice,
@@ -119,8 +120,9 @@ class TextEncoder:
         normalize: L2-normalise the vectors (blank texts stay zero vectors).
         max_seq_length: truncate texts to this many tokens (``None``: the model's own
             limit, 256 for the default model).
-        threads: CPU threads for the forward pass (``torch.set_num_threads`` during
-            ``encode``, ONNX Runtime intra-op threads); ``None`` leaves the defaults.
+        threads: CPU threads for the forward pass (torch and BLAS during ``encode``, ONNX
+            Runtime intra-op threads); ``None``: paretorec's setting (``paretorec
+            --threads``, ``$PARETOREC_THREADS``, else the number of cores).
         cache_dir: embedding cache folder; default ``$PARETOREC_CACHE_DIR/embeddings``,
             else ``~/.cache/paretorec/embeddings``; ``None`` disables the cache.
         export_dir: where ONNX exports are written (default ``<cache root>/onnx``).
@@ -339,17 +341,12 @@ class TextEncoder:
 
     @contextlib.contextmanager
     def _torch_threads(self) -> Iterator[None]:
-        if self.threads is None or self.backend != "torch":
+        """``threads`` (default: paretorec's setting) in torch and BLAS during a forward pass."""
+        if self.backend != "torch":
             yield
             return
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        with thread_limit(self.threads):
             yield
-        finally:
-            torch.set_num_threads(before)
 
     # ------------------------------------------------------------------ loading
     def _load(self) -> SentenceTransformer:
@@ -395,8 +392,9 @@ class TextEncoder:
         # Idle workers sleep instead of spinning: spinning only shaves latency on idle
         # cores, and on a shared machine it burns the CPU the other threads need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if self.threads is not None:
-            options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = (
+            self.threads if self.threads is not None else configured_threads()
+        )
         with _translate_load_errors(self._resolved.requested), _quiet():
             return SentenceTransformer(
                 str(folder),
