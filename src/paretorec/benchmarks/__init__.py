@@ -13,6 +13,7 @@ from . import (
     _movielens100k,
     _simulator_funnel,
     _text_encoding,
+    _threads,
 )
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "text_encoding": _text_encoding.run,
     "simulator_funnel": _simulator_funnel.run,
     "ml100k_multitask": _ml100k_multitask.run,
+    "threads": _threads.run,
 }
 
 __all__ = ["BENCHMARKS"]
