@@ -6,7 +6,10 @@ paretorec's own. It must not import paretorec.
 Input: three tables (``.parquet``, ``.csv`` or ``.npz``) with integer-coded categorical columns
 (``--sparse-cols``), optional float columns (``--dense-cols``), label columns (``--label-cols``)
 and optional 0/1 mask columns ``<label>_mask`` (a row counts for a task only where its mask is
-1; a missing mask column means "all rows").
+1; a missing mask column means "all rows"). Multi-valued fields (``--sequence-cols``, ``.npz``
+only) are 2-D integer arrays, one padded row of codes per row (0 = padding); each becomes the
+library's ``SequenceFeature`` with mean pooling over its non-padding codes (an item's genres
+as a bag, like paretorec's multi-valued fields).
 
 The models, the feature classes and the training loop are the library's own
 (``torch_rechub.models.multi_task.{MMOE, PLE, ESMM}``, ``torch_rechub.trainers.MTLTrainer``).
@@ -69,6 +72,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=["mmoe", "ple", "esmm"], default="mmoe")
     p.add_argument("--sparse-cols", default="user,item,age_band,gender,occupation,genre")
     p.add_argument("--dense-cols", default="")
+    p.add_argument(
+        "--sequence-cols",
+        default="",
+        help="multi-valued integer fields (2-D, 0 = padding; .npz only): mean-pooled "
+        "SequenceFeature",
+    )
     p.add_argument("--label-cols", default="engage,like,rating")
     p.add_argument(
         "--task-types",
@@ -128,17 +137,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def read_table(path: str):
+    """The 1-D columns as a DataFrame, and the 2-D (multi-valued) ones by name."""
     import numpy as np
     import pandas as pd
 
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
-        return pd.read_parquet(path)
+        return pd.read_parquet(path), {}
     if suffix == ".csv":
-        return pd.read_csv(path)
+        return pd.read_csv(path), {}
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
-            return pd.DataFrame({k: z[k] for k in z.files})
+            arrays = {k: z[k] for k in z.files}
+        flat = {k: v for k, v in arrays.items() if v.ndim == 1}
+        return pd.DataFrame(flat), {k: v for k, v in arrays.items() if v.ndim == 2}
     raise SystemExit(f"unsupported table format: {path} (use .parquet, .csv or .npz)")
 
 
@@ -267,15 +279,21 @@ def main(argv: list[str] | None = None) -> int:
         rechub_version = getattr(torch_rechub, "__version__", "unknown")
 
     t0 = time.perf_counter()
-    frames = {
+    tables = {
         s: read_table(p)
         for s, p in (("train", args.train), ("valid", args.valid), ("test", args.test))
     }
+    frames = {s: table[0] for s, table in tables.items()}
+    sequences = {s: table[1] for s, table in tables.items()}
+    from torch_rechub.basic.features import SequenceFeature
+
     sparse_cols = csv_list(args.sparse_cols)
     dense_cols = csv_list(args.dense_cols)
+    sequence_cols = csv_list(args.sequence_cols)
     label_cols = csv_list(args.label_cols)
     for split, df in frames.items():
         missing = [c for c in sparse_cols + dense_cols + label_cols if c not in df.columns]
+        missing += [c for c in sequence_cols if c not in sequences[split]]
         if missing:
             raise SystemExit(f"{split}: missing columns {missing}; has {list(df.columns)}")
 
@@ -303,15 +321,21 @@ def main(argv: list[str] | None = None) -> int:
 
     # integer codes -> vocabulary sizes over all three splits
     vocab = {}
-    for c in sparse_cols:
-        mx = max(int(df[c].max()) for df in frames.values())
-        mn = min(int(df[c].min()) for df in frames.values())
+    for c in sparse_cols + sequence_cols:
+        columns = [
+            df[c].to_numpy() if c in sparse_cols else sequences[s][c] for s, df in frames.items()
+        ]
+        mx = max(int(v.max()) for v in columns)
+        mn = min(int(v.min()) for v in columns)
         if mn < 0:
-            raise SystemExit(f"sparse column {c} has negative codes")
+            raise SystemExit(f"column {c} has negative codes")
         vocab[c] = mx + 1
 
-    def x_of(df) -> dict:
+    def x_of(split: str) -> dict:
+        df = frames[split]
         x = {c: df[c].to_numpy().astype(np.int64) for c in sparse_cols}
+        for c in sequence_cols:
+            x[c] = sequences[split][c].astype(np.int64)
         for c in dense_cols:
             x[c] = df[c].to_numpy().astype(np.float32)
         return x
@@ -348,13 +372,20 @@ def main(argv: list[str] | None = None) -> int:
         model_tasks = label_cols
         model_task_types = task_types
 
-    x = {s: x_of(df) for s, df in frames.items()}
+    x = {s: x_of(s) for s in frames}
     y = {s: y_of(s) for s in frames}
     data_seconds = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ model
     def sparse_features(cols):
-        return [SparseFeature(c, vocab_size=vocab[c], embed_dim=args.embed_dim) for c in cols]
+        return [
+            SequenceFeature(
+                c, vocab_size=vocab[c], embed_dim=args.embed_dim, pooling="mean", padding_idx=0
+            )
+            if c in sequence_cols
+            else SparseFeature(c, vocab_size=vocab[c], embed_dim=args.embed_dim)
+            for c in cols
+        ]
 
     expert_dims = int_list(args.expert_dims)
     tower_dims = int_list(args.tower_dims)
@@ -362,11 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     tower_params = [{"dims": tower_dims, "dropout": args.dropout} for _ in model_tasks]
     arch: dict = {"embed_dim": args.embed_dim}
     if args.model == "mmoe":
-        features = sparse_features(sparse_cols) + [DenseFeature(c) for c in dense_cols]
+        features = sparse_features(sparse_cols + sequence_cols) + [
+            DenseFeature(c) for c in dense_cols
+        ]
         model = MMOE(features, model_task_types, args.n_experts, expert_params, tower_params)
         arch.update(n_experts=args.n_experts, expert_dims=expert_dims, tower_dims=tower_dims)
     elif args.model == "ple":
-        features = sparse_features(sparse_cols) + [DenseFeature(c) for c in dense_cols]
+        features = sparse_features(sparse_cols + sequence_cols) + [
+            DenseFeature(c) for c in dense_cols
+        ]
         n_shared = (
             args.ple_shared_experts if args.ple_shared_experts is not None else args.n_experts
         )
@@ -389,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if dense_cols:
             raise SystemExit("ESMM in torch-rechub takes sparse features only")
-        item_cols = [c for c in csv_list(args.esmm_item_cols) if c in sparse_cols]
-        user_cols = [c for c in sparse_cols if c not in item_cols]
+        every = sparse_cols + sequence_cols
+        item_cols = [c for c in csv_list(args.esmm_item_cols) if c in every]
+        user_cols = [c for c in every if c not in item_cols]
         esmm_dims = (
             int_list(args.esmm_tower_dims) if args.esmm_tower_dims else (expert_dims + tower_dims)
         )
@@ -553,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {
             "model": args.model,
             "sparse_cols": sparse_cols,
+            "sequence_cols": sequence_cols,
             "dense_cols": dense_cols,
             "label_cols": label_cols,
             "mask_mode": args.mask_mode,

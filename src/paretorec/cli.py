@@ -156,15 +156,27 @@ def bench(
     ),
     data_dir: DataDir = None,
     quick: Annotated[bool, typer.Option(help="Smaller grids / fewer epochs (smoke test).")] = False,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option(
+            help="Run from a tree with uncommitted changes; the result is marked as such."
+        ),
+    ] = False,
 ) -> None:
-    """Run a benchmark: print its table and write OUTPUT_DIR/NAME.json."""
+    """Run a benchmark: print its table and write OUTPUT_DIR/NAME.json.
+
+    Refused from a working tree with uncommitted changes to tracked files (the result could
+    not name its code) unless --allow-dirty is given.
+    """
     from .benchmarks import BENCHMARKS
+    from .benchmarks._harness import provenance
 
     if name not in BENCHMARKS:
         raise ParetorecError(
             f"benchmark must be one of {', '.join(sorted(BENCHMARKS))}; got {name!r}"
         )
-    BENCHMARKS[name](output_dir, data_dir=data_dir, quick=quick)
+    with provenance(allow_dirty):
+        BENCHMARKS[name](output_dir, data_dir=data_dir, quick=quick)
 
 
 @app.command("pareto")

@@ -13,6 +13,7 @@ from rich.table import Table
 from .data import Dataset, cold_item_split, load_dataset, stratified_split
 from .evaluation import evaluate_ranking
 from .models import SequentialTransformer, create_model
+from .multitask import ML100K_RANKER, ML100K_RANKER_QUICK
 from .reporting import write_baseline_report
 
 DEMO_MODELS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -35,24 +36,10 @@ COLUMNS = (
     "ndcg@10_gap[gender]",
 )
 
-#: The multi-task ranker the demo's Pareto run fuses (examples/train_ml100k_mmoe.toml's
-#: model, strategy and trainer).
-DEMO_RANKER: dict[str, Any] = {
-    "model": {
-        "architecture": "mmoe",
-        "embedding_dim": 32,
-        "embedding_dropout": 0.1,
-        "tower_units": [32],
-        "features": {"user_history": "rated"},
-    },
-    "strategy": {"name": "uncertainty"},
-    "trainer": {"epochs": 40, "batch_size": 1024, "lr": 0.002, "patience": 3, "seed": 0},
-}
-DEMO_RANKER_QUICK: dict[str, Any] = {
-    **DEMO_RANKER,
-    "model": {"architecture": "mmoe", "embedding_dim": 8, "tower_units": [8]},
-    "trainer": {"epochs": 2, "batch_size": 4096, "patience": None, "seed": 0},
-}
+#: The multi-task ranker the demo's Pareto run fuses: the shared MovieLens-100k ranker
+#: (examples/train_ml100k_mmoe.toml's rows, tasks, model, strategy and trainer).
+DEMO_RANKER: dict[str, Any] = ML100K_RANKER.model_dump()
+DEMO_RANKER_QUICK: dict[str, Any] = ML100K_RANKER_QUICK.model_dump()
 
 COLD_COLUMNS = ("warm_ndcg@10", "warm_recall@10", "cold_ndcg@10", "cold_recall@10")
 

@@ -13,7 +13,8 @@ from paretorec.benchmarks._harness import make_result, write_result
 KEYS = {"benchmark", "command", "commit", "date", "protocol", "rows", "summary"}
 
 
-def test_result_shape_and_atomic_write(tmp_path: Path) -> None:
+def test_result_shape_and_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # outside a repository: no commit, nothing to refuse
     result = make_result(
         "toy",
         protocol={"split": "x"},

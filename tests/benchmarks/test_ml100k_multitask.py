@@ -13,6 +13,9 @@ import scipy.sparse as sp
 from paretorec.benchmarks import BENCHMARKS
 from paretorec.benchmarks._ml100k_multitask import (
     Candidates,
+    _peer_validation,
+    build_rows,
+    export_peer_tables,
     peer_options,
     summarise,
 )
@@ -24,15 +27,49 @@ def _row(name: str, library: str, kind: str, **metrics: float) -> dict:
     return {"name": name, "library": library, "kind": kind, "metrics": metrics}
 
 
-def test_summary_takes_the_best_of_each_group() -> None:
+def test_summary_reports_the_rows_chosen_on_validation() -> None:
     rows = [
         _row("candidates", "paretorec", "candidates", **{"ndcg@10": 0.48}),
-        _row("single-task like", "paretorec", "single-task", like_auc=0.78),
-        _row("single-task rating", "paretorec", "single-task", rating_rmse=0.93),
-        _row("mmoe", "paretorec", "multi-task", like_auc=0.79, rating_rmse=0.905),
-        _row("ple", "paretorec", "multi-task", like_auc=0.80, rating_rmse=0.907),
-        _row("torch-rechub mmoe", "torch-rechub", "multi-task", like_auc=0.75, rating_rmse=1.0),
-        _row("torch-rechub esmm", "torch-rechub", "multi-task", like_auc=0.76),
+        _row("single-task like", "paretorec", "single-task", like_auc=0.78, valid_like_auc=0.8),
+        _row(
+            "single-task rating",
+            "paretorec",
+            "single-task",
+            rating_rmse=0.93,
+            valid_rating_rmse=0.90,
+        ),
+        # the test-best rows (ple) are not the validation-best ones (mmoe)
+        _row(
+            "mmoe",
+            "paretorec",
+            "multi-task",
+            like_auc=0.79,
+            valid_like_auc=0.82,
+            rating_rmse=0.91,
+            valid_rating_rmse=0.92,
+            **{"ndcg@10": 0.40, "valid_ndcg@10": 0.45},
+        ),
+        _row(
+            "ple",
+            "paretorec",
+            "multi-task",
+            like_auc=0.80,
+            valid_like_auc=0.81,
+            rating_rmse=0.905,
+            valid_rating_rmse=0.95,
+            **{"ndcg@10": 0.42, "valid_ndcg@10": 0.44},
+        ),
+        _row("like-for-like", "paretorec", "like-for-like", like_auc=0.77, engage_auc=0.9),
+        _row(
+            "torch-rechub mmoe",
+            "torch-rechub",
+            "multi-task",
+            like_auc=0.75,
+            valid_like_auc=0.78,
+            engage_auc=0.88,
+            rating_rmse=1.0,
+        ),
+        _row("torch-rechub esmm", "torch-rechub", "multi-task", like_auc=0.76, valid_like_auc=0.7),
         _row(
             "throughput: paretorec MMoE (Trainer)",
             "paretorec",
@@ -46,19 +83,79 @@ def test_summary_takes_the_best_of_each_group() -> None:
             samples_per_second=12000,
         ),
     ]
+    rows[1]["tasks"] = ["like"]
     summary = summarise(rows)
-    assert summary["rating_rmse"] == 0.905  # ours only, single-task rows included
-    assert summary["best_mtl_like_auc"] == 0.80
-    assert summary["best_single_task_like_auc"] == 0.78
-    assert summary["torchrechub_best_like_auc"] == 0.76
+    assert summary["best_mtl_like_auc_valsel"] == 0.79 and summary["best_mtl_valsel_row"] == "mmoe"
+    assert summary["best_mtl_like_auc_test_oracle"] == 0.80
+    assert summary["torchrechub_like_auc_valsel"] == 0.75
+    assert summary["torchrechub_valsel_row"] == "torch-rechub mmoe"
+    assert summary["rating_rmse_valsel"] == 0.93  # single-task rating: best validation RMSE
+    assert summary["rerank_ndcg@10_valsel"] == 0.40
+    assert summary["like_for_like_like_auc"] == 0.77
+    assert summary["torchrechub_mmoe_like_auc"] == 0.75
+    assert summary["like_for_like_engage_auc"] == 0.9
+    assert summary["torchrechub_mmoe_engage_auc"] == 0.88
+    assert summary["single_task_like_auc"] == 0.78
     assert summary["throughput_ratio_vs_torchrechub"] == 2.5
     assert summary["ease_ndcg@10"] == 0.48
+    assert not any(key.startswith("best_") and key.endswith("auc") for key in summary)
 
 
 def test_summary_without_peers_is_none_not_an_error() -> None:
     summary = summarise([_row("mmoe", "paretorec", "multi-task", like_auc=0.79)])
-    assert summary["torchrechub_best_like_auc"] is None
+    assert summary["torchrechub_like_auc_valsel"] is None
+    assert summary["best_mtl_like_auc_valsel"] is None  # no validation figure, no choice
     assert summary["throughput_ratio_vs_torchrechub"] is None
+
+
+def test_peer_validation_figures_follow_the_epoch_it_tested() -> None:
+    stopped = {
+        "tasks": ["engage", "like", "rating"],
+        "config": {
+            "model": "mmoe",
+            "epochs": 10,
+            "earlystop_label": "rating",
+            "earlystop_mode": "min",
+        },
+        # MSE of rating lowest at epoch 1; stopped after 4 of 10 epochs
+        "valid_scores": [
+            [0.8, 0.7, 1.0],
+            [0.81, 0.72, 0.9],
+            [0.82, 0.73, 0.95],
+            [0.83, 0.74, 0.97],
+        ],
+    }
+    assert _peer_validation(stopped) == {"valid_engage_auc": 0.81, "valid_like_auc": 0.72}
+    ran_out = {**stopped, "config": {**stopped["config"], "epochs": 4}}
+    assert _peer_validation(ran_out) == {"valid_engage_auc": 0.83, "valid_like_auc": 0.74}
+    esmm = {
+        "tasks": ["cvr", "ctr", "ctcvr"],
+        "config": {
+            "model": "esmm",
+            "epochs": 10,
+            "earlystop_label": "engage",
+            "earlystop_mode": "max",
+        },
+        "valid_scores": [[0.70, 0.80, 0.6], [0.71, 0.85, 0.6], [0.72, 0.84, 0.6]],
+    }
+    assert _peer_validation(esmm) == {"valid_like_auc": 0.71, "valid_engage_auc": 0.85}
+
+
+def test_peer_tables_carry_every_genre(ml100k_dir: Path, tmp_path: Path) -> None:
+    from paretorec.data import load_dataset
+
+    dataset = load_dataset("movielens-100k", ml100k_dir.parent)
+    inter = dataset.interactions
+    rows = build_rows(dataset.with_interactions(inter[inter["user"] < 40]))
+    paths = export_peer_tables(rows, tmp_path)
+    with np.load(paths["train"]) as table:
+        genres, items = table["genres"], table["item"]
+    assert genres.ndim == 2 and genres.shape[0] == len(items)
+    lists = rows.dataset.items["genres"].to_numpy()
+    for row in range(0, len(items), 97):
+        expected = lists[items[row]]
+        assert int((genres[row] > 0).sum()) == len(expected)  # every genre, 0-padded
+    assert (genres > 0).sum(axis=1).max() > 1  # some items have several
 
 
 def test_blend_weight_zero_keeps_the_candidate_order() -> None:
@@ -90,8 +187,10 @@ def test_peers_get_our_sizes(model: str) -> None:
     assert options["mask_mode"] == "masked" and options["loader"] == "rechub"
     assert options["earlystop_label"] == ("engage" if model == "esmm" else "rating")
     assert "threads" not in options  # run_peer passes --threads itself
+    assert options["sequence_cols"] == ["genres"]  # every genre, not the first one
     if model == "esmm":
         assert options["dense_cols"] == []  # torch-rechub's ESMM takes sparse fields only
+        assert options["esmm_item_cols"] == "item,genres"
 
 
 @pytest.mark.slow

@@ -324,6 +324,41 @@ def test_hypervolume_grows_with_points(points: np.ndarray, data: st.DataObject) 
         assert grown >= with_inner + 0.05**m * (1 - 1e-9)
 
 
+@FAST
+@given(unit_points(max_points=8, max_objectives=4), st.floats(0.01, 0.5))
+def test_offset_reference_gives_every_front_point_positive_volume(
+    points: np.ndarray, offset: float
+) -> None:
+    m = points.shape[1]
+    directions = [MAX] * m
+    bounds = Normalization.from_values(points, directions)
+    front = np.unique(points[non_dominated_mask(points, directions)], axis=0)
+
+    def volume(subset: np.ndarray, **reference: Any) -> float:
+        return hypervolume(subset, directions, normalization=bounds, **reference)
+
+    total = volume(front, reference_offset=offset)
+    assert total == pytest.approx(volume(front, reference=[-offset] * m), rel=1e-12)
+    assert total >= volume(front) - 1e-12
+    for i in range(len(front)):
+        others = np.delete(front, i, axis=0)
+        alone = volume(others, reference_offset=offset) if len(others) else 0.0
+        # an extreme point (at the nadir in some objective) counts with the offset reference
+        assert total > alone
+        at_nadir = (bounds.apply(front[i : i + 1])[0] <= 0).any()
+        if at_nadir and len(others):
+            assert volume(front) == pytest.approx(volume(others), abs=1e-12)
+
+
+def test_offset_reference_credits_the_extremes_of_a_front() -> None:
+    extremes = np.eye(3)  # each point best in one objective and at the nadir in the others
+    assert hypervolume(extremes, [MAX] * 3) == 0.0
+    front = ParetoFront(extremes, [MAX] * 3)
+    # three boxes 1.1 x 0.1 x 0.1 overlapping pairwise in 0.1 x 0.1 x 0.1 cubes
+    expected = 3 * 1.1 * 0.01 - 3 * 0.001 + 0.001
+    assert front.hypervolume(reference_offset=0.1) == pytest.approx(expected)
+
+
 def test_hypervolume_grows_when_a_point_dominates_in_one_objective() -> None:
     front = [[0.2, 0.8, 0.5], [0.8, 0.2, 0.5], [0.5, 0.5, 0.5]]
     better = [0.5, 0.5, 0.6]  # dominates the last point, better in one objective only
@@ -531,6 +566,9 @@ BAD_INPUTS: list[tuple[str, Callable[[], Any], str]] = [
     ("duplicate names", lambda: epsilon_constraint_pick(GOOD, DIRS, 0, {}, names=["a", "a"]), "names must be unique, got 'a' twice"),
     ("names length", lambda: epsilon_constraint_pick(GOOD, DIRS, 0, {}, names=["a"]), "names must have 2 entries, one per objective column, got 1"),
     ("reference length", lambda: hypervolume(GOOD, DIRS, reference=[0.0]), "reference must have 2 entries, one per objective column, got 1"),
+    ("reference and offset", lambda: hypervolume(GOOD, DIRS, reference=[0.0, 0.0], reference_offset=0.1), "give reference or reference_offset, not both; got reference=[0.0, 0.0] and reference_offset=0.1"),
+    ("negative offset", lambda: hypervolume(GOOD, DIRS, reference_offset=-0.1), "reference_offset must be a non-negative number, got -0.1"),
+    ("infinite offset", lambda: hypervolume(GOOD, DIRS, reference_offset=float("inf")), "reference_offset must be finite, got inf"),
     ("NaN reference", lambda: hypervolume(GOOD, DIRS, reference=[0.0, float("nan")]), "reference[1] must be finite, got nan"),
     ("normalization directions", lambda: hypervolume(GOOD, DIRS, normalization=identity(2)), "normalization has directions ['maximize', 'maximize'] but the values have directions ['maximize', 'minimize']"),
     ("normalization type", lambda: hypervolume(GOOD, DIRS, normalization=(1.0, 0.0)), "normalization must be a Normalization or None, got (1.0, 0.0)"),  # type: ignore[arg-type]

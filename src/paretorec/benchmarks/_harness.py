@@ -1,4 +1,11 @@
-"""Shared benchmark plumbing: the results JSON shape, printing, provenance."""
+"""Shared benchmark plumbing: the results JSON shape, printing, provenance.
+
+A result names the commit that produced it. A working tree with uncommitted changes to
+tracked files cannot name its code, so writing a result from one is refused unless it is
+allowed explicitly (``paretorec bench NAME --allow-dirty``, :func:`provenance` or
+``write_result(..., allow_dirty=True)``); the result then says ``"dirty": true`` and
+BENCHMARKS.md marks its section.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,20 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from .._validation import ParetorecError
+
+#: Set by :func:`provenance` for the duration of a benchmark run: the commit at its start,
+#: and whether a dirty tree is allowed.
+_RUN: ContextVar[tuple[str, bool] | None] = ContextVar("benchmark_run", default=None)
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
@@ -32,6 +47,36 @@ def git_commit(cwd: str | Path | None = None) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
+
+
+def is_dirty(commit: str) -> bool:
+    return commit.endswith("+dirty")
+
+
+def check_clean(commit: str, allow_dirty: bool) -> None:
+    """Refuse a result from a dirty tree unless ``allow_dirty``."""
+    if is_dirty(commit) and not allow_dirty:
+        raise ParetorecError(
+            f"the working tree has uncommitted changes to tracked files (commit {commit}), "
+            "so a benchmark result could not name the code that produced it; commit first, "
+            "or pass --allow-dirty (allow_dirty=True) to write it marked as from a dirty tree"
+        )
+
+
+@contextmanager
+def provenance(allow_dirty: bool = False, cwd: str | Path | None = None) -> Iterator[str]:
+    """Pin the commit for a benchmark run, checked before any work starts.
+
+    Results made inside take this commit (the code that was loaded), not the tree's state
+    when the run ends; a dirty tree raises here unless ``allow_dirty``.
+    """
+    commit = git_commit(cwd)
+    check_clean(commit, allow_dirty)
+    token = _RUN.set((commit, allow_dirty))
+    try:
+        yield commit
+    finally:
+        _RUN.reset(token)
 
 
 def environment() -> dict[str, Any]:
@@ -56,11 +101,18 @@ def make_result(
     summary: dict[str, Any],
     command: str | None = None,
 ) -> dict[str, Any]:
-    """The results shape every benchmark writes (``benchmarks/results/NAME.json``)."""
+    """The results shape every benchmark writes (``benchmarks/results/NAME.json``).
+
+    ``commit`` is the one :func:`provenance` pinned at the start of the run, else HEAD now;
+    ``dirty`` says whether the tree had uncommitted changes to tracked files.
+    """
+    pinned = _RUN.get()
+    commit = pinned[0] if pinned is not None else git_commit()
     return {
         "benchmark": benchmark,
         "command": command or "paretorec bench " + benchmark,
-        "commit": git_commit(),
+        "commit": commit,
+        "dirty": is_dirty(commit),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(),
         "protocol": protocol,
@@ -69,8 +121,18 @@ def make_result(
     }
 
 
-def write_result(result: dict[str, Any], output_dir: str | Path) -> Path:
-    """Write ``<output_dir>/<benchmark>.json`` atomically."""
+def write_result(
+    result: dict[str, Any], output_dir: str | Path, *, allow_dirty: bool | None = None
+) -> Path:
+    """Write ``<output_dir>/<benchmark>.json`` atomically.
+
+    A result from a dirty tree is refused unless ``allow_dirty`` (default: what
+    :func:`provenance` allowed for this run, else no).
+    """
+    if allow_dirty is None:
+        pinned = _RUN.get()
+        allow_dirty = pinned[1] if pinned is not None else False
+    check_clean(str(result.get("commit", "")), allow_dirty)
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{result['benchmark']}.json"

@@ -8,19 +8,50 @@ from typing import Any
 from rich.console import Console
 
 from ..config import ParetoConfig
-from ..demo import DEMO_RANKER, DEMO_RANKER_QUICK
+from ..multitask import ML100K_RANKER, ML100K_RANKER_QUICK
 from ..pareto import run_pareto
 from ..reporting import write_pareto_report
 from ._harness import make_result, print_rows, write_result
 
+#: ``best_*_test_oracle``: the largest test value on each front (each its own policy): how
+#: far the front reaches, not a figure any one policy chosen on validation achieves.
 FRONT_COLUMNS = (
     "hypervolume_test",
+    "hypervolume_test_offset_ref",
     "front_size",
-    "best_ndcg_test",
-    "best_ild_test",
-    "best_coverage_test",
-    "best_novelty_test",
+    "best_ndcg_test_oracle",
+    "best_ild_test_oracle",
+    "best_coverage_test_oracle",
+    "best_novelty_test_oracle",
     "search_seconds",
+)
+#: The result's summary: validation-selected headlines first (one policy per objective,
+#: chosen on validation, measured on test, relative to the plain ranking), then the second
+#: reference, the hypervolume ratios and the test oracle, labelled as such.
+SUMMARY_KEYS = (
+    "ild_gain_at_95pct_ndcg_valsel",
+    "coverage_ratio_at_95pct_ndcg_valsel",
+    "novelty_gain_at_95pct_ndcg_valsel",
+    "ild_valsel_ndcg_share",
+    "coverage_valsel_ndcg_share",
+    "novelty_valsel_ndcg_share",
+    "hv_ratio_vs_best_single_reranker",
+    "hv_ratio_vs_best_single_reranker_offset_ref",
+    "ild_gain_at_95pct_ndcg_valsel_vs_top_ndcg",
+    "coverage_ratio_at_95pct_ndcg_valsel_vs_top_ndcg",
+    "novelty_gain_at_95pct_ndcg_valsel_vs_top_ndcg",
+    "search_seconds_1000_evals",
+    "val_test_spearman",
+    "front_size",
+    "ild_gain_at_95pct_ndcg_test_oracle",
+    "coverage_ratio_at_95pct_ndcg_test_oracle",
+    "novelty_gain_at_95pct_ndcg_test_oracle",
+    "ild_valsel_pick",
+    "coverage_valsel_pick",
+    "novelty_valsel_pick",
+    "plain_test",
+    "plain_validation",
+    "top_ndcg_test",
 )
 COMPARED = {
     "mmr_only": {"rerankers": ["mmr"], "boosts": []},
@@ -29,9 +60,9 @@ COMPARED = {
 }
 
 
-#: The multi-task ranker fused with the candidate score: the demo's (the model, strategy and
-#: trainer of examples/train_ml100k_mmoe.toml).
-RANKER = DEMO_RANKER
+#: The multi-task ranker fused with the candidate score: the shared MovieLens-100k ranker
+#: (examples/train_ml100k_mmoe.toml's rows, tasks, model, strategy and trainer).
+RANKER = ML100K_RANKER
 #: Policies must keep 90 % of the plain candidate ranking's validation nDCG@10 (as in
 #: examples/pareto_ml100k.toml), in every compared space: the budget goes to policies an
 #: operator would serve.
@@ -55,7 +86,7 @@ def config(
                 "compare": COMPARED,
                 "constraints": CONSTRAINTS,
             },
-            "ranker": DEMO_RANKER_QUICK if quick else RANKER,
+            "ranker": (ML100K_RANKER_QUICK if quick else RANKER).model_dump(),
         }
     )
 
@@ -79,31 +110,21 @@ def run(
                 "name": name,
                 "metrics": {
                     "hypervolume_test": pareto.summary["hypervolume_test"][name],
+                    "hypervolume_test_offset_ref": pareto.summary["hypervolume_test_offset_ref"][
+                        name
+                    ],
                     "front_size": len(check.test),
                     "evaluations": len(search.policies),
                     "search_seconds": round(search.seconds, 3),
                     **{
-                        f"best_{o}_test": float(check.test[:, i].max())
+                        f"best_{o}_test_oracle": float(check.test[:, i].max())
                         for i, o in enumerate(pareto.objectives)
                     },
                 },
             }
         )
     summary: dict[str, Any] = {
-        key: pareto.summary[key]
-        for key in (
-            "hv_ratio_vs_best_single_reranker",
-            "ild_gain_at_95pct_ndcg",
-            "coverage_ratio_at_95pct_ndcg",
-            "novelty_gain_at_95pct_ndcg",
-            "ild_gain_at_95pct_ndcg_vs_plain",
-            "coverage_ratio_at_95pct_ndcg_vs_plain",
-            "novelty_gain_at_95pct_ndcg_vs_plain",
-            "search_seconds_1000_evals",
-            "val_test_spearman",
-            "front_size",
-        )
-        if key in pareto.summary
+        key: pareto.summary[key] for key in SUMMARY_KEYS if key in pareto.summary
     }
     protocol = {
         "dataset": "movielens-100k",
@@ -127,9 +148,17 @@ def run(
             **{k: str(v) for k, v in COMPARED.items()},
         },
         "hypervolume": "on test, objectives normalised to [0,1] by the ideal and nadir of the "
-        "union of every compared front; reference point = that nadir",
-        "anchor": "accuracy-max policy = front point with the highest validation nDCG@10; "
-        "the *_vs_plain figures use the plain EASE ranking (no fusion, no re-ranking) instead",
+        "union of every compared front; reference point = that nadir (hypervolume_test, "
+        "hv_ratio_vs_best_single_reranker) or the nadir moved 10 % of each objective's range "
+        "further (hypervolume_test_offset_ref, *_offset_ref), which credits extreme points",
+        "selection": "*_valsel: for each of ILD, coverage and novelty, ONE front policy chosen "
+        "on validation (best validation value of that objective among the feasible policies "
+        "with validation nDCG@10 >= 0.95 x the plain EASE ranking's, evaluation 0), reported "
+        "on test relative to the plain ranking's test value; *_valsel_pick holds that "
+        "policy, its validation and test vectors and its test nDCG share of the plain "
+        "ranking's. *_valsel_vs_top_ndcg: the same choice against the search's top "
+        "validation-nDCG policy, relative to its test values. *_test_oracle: filtered and "
+        "picked on test, each objective its own policy (an optimistic bound, not a result)",
         "report": str(report),
     }
     output = make_result("ml100k_pareto", protocol=protocol, rows=rows, summary=summary)

@@ -24,6 +24,13 @@ below was measured by the command shown with it, on the commit shown. Machines a
 and noisy: speed figures are medians of repeats.
 """
 
+DIRTY_TITLE = " [dirty tree]"
+DIRTY_NOTE = (
+    "> **From a dirty tree**: these figures were written with uncommitted changes to tracked "
+    "files (`--allow-dirty`), so the commit below does not fully name the code that produced "
+    "them. Rerun at a clean commit before relying on them."
+)
+
 SECTIONS: dict[str, dict[str, Any]] = {
     "movielens100k": {
         "title": "MovieLens-100k, Microsoft Recommenders protocol",
@@ -92,6 +99,8 @@ def _cell(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return f"{value:.4f}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_cell(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -131,7 +140,10 @@ def render_markdown(results_dir: str | Path) -> str:
         if not path.is_file():
             continue
         result = json.loads(path.read_text())
-        out += [f"## {section['title']} (`{name}`)", ""]
+        dirty = bool(result.get("dirty")) or str(result["commit"]).endswith("+dirty")
+        out += [f"## {section['title']} (`{name}`){DIRTY_TITLE if dirty else ''}", ""]
+        if dirty:
+            out += [DIRTY_NOTE, ""]
         out += [
             f"- command: `{result['command']}`",
             f"- commit: `{result['commit']}`, date: {result['date']}",

@@ -11,6 +11,7 @@ from ._config import (
     TrainConfig,
     evaluate_ranker,
     fit_ranker,
+    fit_with_refit,
     run_training,
 )
 from ._features import (
@@ -31,6 +32,7 @@ from ._models import (
     SharedBottom,
     build_model,
 )
+from ._presets import ML100K_RANKER, ML100K_RANKER_QUICK
 from ._ranker import MultiTaskRanker
 from ._regularizers import (
     diversity_regularized_loss,
@@ -44,6 +46,8 @@ from ._trainer import EpochRecord, History, Regularizer, Trainer, encode_rows, t
 __all__ = [
     "ARCHITECTURES",
     "ESMM",
+    "ML100K_RANKER",
+    "ML100K_RANKER_QUICK",
     "PLE",
     "STRATEGIES",
     "Batch",
@@ -69,6 +73,7 @@ __all__ = [
     "evaluate_ranker",
     "exposure_fairness",
     "fit_ranker",
+    "fit_with_refit",
     "funnel_rows",
     "funnel_tasks",
     "get_strategy",

@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -335,7 +336,7 @@ def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> Mul
     (a part of it, same id maps) is all the ranker learns from: its funnel rows are split per
     user into a fitting part and an early-stopping part (unrated pairs of the latter avoid
     every pair of ``train``), and with ``settings.refit`` the ranker is trained again on the
-    whole of ``train`` for the epoch count early stopping chose.
+    whole of ``train`` for the epoch count early stopping chose (:func:`fit_with_refit`).
     """
     if not isinstance(settings, RankerSection):
         raise ParetorecError(f"settings must be a RankerSection, got {type(settings).__name__}")
@@ -343,13 +344,47 @@ def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> Mul
     inner = stratified_split(train, ratio=settings.validation_ratio, seed=settings.validation_seed)
     fit_rows = _funnel(rows, inner.train, training=True, exclude=None, seed=rows.seed)
     valid_rows = _funnel(rows, inner.test, training=False, exclude=train, seed=rows.seed + 1)
-    ranker = settings.ranker(dataset).fit(fit_rows, valid_rows, dataset=dataset)
-    best = ranker.history.best_epoch
-    if settings.refit and best is not None:
-        params = {**ranker.get_params(), "epochs": best, "patience": None}
-        whole = _funnel(rows, train, training=True, exclude=None, seed=rows.seed)
-        ranker = MultiTaskRanker(**params).fit(whole, dataset=dataset)
+
+    def whole() -> pd.DataFrame:
+        return _funnel(rows, train, training=True, exclude=None, seed=rows.seed)
+
+    _, ranker = fit_with_refit(
+        settings.ranker(dataset),
+        fit_rows,
+        valid_rows,
+        dataset=dataset,
+        refit_rows=whole if settings.refit else None,
+    )
     return ranker
+
+
+def fit_with_refit(
+    ranker: MultiTaskRanker,
+    fit_rows: pd.DataFrame,
+    valid_rows: pd.DataFrame,
+    *,
+    dataset: Dataset,
+    refit_rows: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+    refit_without_early_stop: bool = False,
+) -> tuple[MultiTaskRanker, MultiTaskRanker]:
+    """Fit ``ranker`` on ``fit_rows`` (early stopping on ``valid_rows``), then, with
+    ``refit_rows`` (rows, or a function building them), train a fresh copy on those rows
+    for the epoch count early stopping chose (``paretorec train`` with ``refit = true``).
+
+    Returns ``(early_stopped, final)``; they are the same object without a refit. When early
+    stopping chose no epoch (no patience), the refit runs every epoch fitted with
+    ``refit_without_early_stop`` and is skipped otherwise.
+    """
+    ranker.fit(fit_rows, valid_rows, dataset=dataset)
+    history = ranker.history
+    epochs = history.best_epoch
+    if epochs is None and refit_without_early_stop:
+        epochs = len(history.epochs)
+    if refit_rows is None or epochs is None:
+        return ranker, ranker
+    rows = refit_rows() if callable(refit_rows) else refit_rows
+    params = {**ranker.get_params(), "epochs": epochs, "patience": None}
+    return ranker, MultiTaskRanker(**params).fit(rows, dataset=dataset)
 
 
 def evaluate_ranker(

@@ -505,23 +505,46 @@ def _hypervolume_positive(points: FloatArray) -> float:
     return _hypervolume_slicing(points)
 
 
+def _reference_point(
+    reference: Sequence[float] | None, reference_offset: float | None, n_objectives: int
+) -> FloatArray:
+    """The hypervolume reference point in normalised space (default: the nadir, the origin)."""
+    if reference is not None and reference_offset is not None:
+        raise ParetorecError(
+            f"give reference or reference_offset, not both; got reference={show(reference)} "
+            f"and reference_offset={show(reference_offset)}"
+        )
+    if reference is not None:
+        return _check_point(reference, "reference", n_objectives)
+    if reference_offset is None:
+        return np.zeros(n_objectives)
+    offset = check_nonnegative_float(plain(reference_offset), "reference_offset")
+    if not math.isfinite(offset):
+        raise ParetorecError(f"reference_offset must be finite, got {offset}")
+    return np.full(n_objectives, -offset)
+
+
 def hypervolume(
     values: ArrayLike,
     directions: Sequence[str],
     reference: Sequence[float] | None = None,
     normalization: Normalization | None = None,
+    reference_offset: float | None = None,
 ) -> float:
     """Dominated hypervolume, computed exactly in normalised space.
 
     Objectives are first mapped to "maximize in [0, 1]" with ``normalization`` (default: the
     bounds of ``values`` itself, :meth:`Normalization.from_values`). The volume is that of the
     union of the boxes spanned by each point and the reference point, which is the origin of
-    normalised space (the nadir) unless ``reference`` (in normalised space) is given. Points
-    not strictly better than the reference in every objective contribute nothing, so with the
-    default reference a point at the nadir in any objective adds no volume; pass e.g.
-    ``reference=[-0.1] * m`` to credit the extremes. With the default normalisation the value
-    depends on the front's own bounds: to compare fronts, or to track a growing front, pass one
-    shared ``normalization``.
+    normalised space (the nadir) unless ``reference`` (in normalised space) or
+    ``reference_offset`` is given. Points not strictly better than the reference in every
+    objective contribute nothing, so with the nadir as reference a point at the nadir in any
+    objective (an extreme point of the front: best in one objective, worst in another) adds no
+    volume. ``reference_offset=0.1`` moves the reference 10 % of each objective's range
+    (ideal - nadir of the normalisation) beyond the nadir, i.e. to ``[-0.1] * m`` in
+    normalised space, so the extremes count; give ``reference`` or ``reference_offset``, not
+    both. With the default normalisation the value depends on the front's own bounds: to
+    compare fronts, or to track a growing front, pass one shared ``normalization``.
 
     Exact for any number of objectives: sweeps in 2-D (O(n log n)), an O(n^2) vectorised
     slicing in 3-D, HSO slicing over the last objective above that (O(n^(m-1)) worst case;
@@ -529,11 +552,7 @@ def hypervolume(
     """
     arr, dirs = _check_problem(values, directions)
     bounds = _resolve_normalization(normalization, arr, dirs)
-    origin = (
-        np.zeros(arr.shape[1])
-        if reference is None
-        else _check_point(reference, "reference", arr.shape[1])
-    )
+    origin = _reference_point(reference, reference_offset, arr.shape[1])
     shifted = bounds.apply(arr) - origin
     shifted = shifted[(shifted > 0).all(axis=1)]
     if shifted.shape[0] == 0:
@@ -746,9 +765,10 @@ class ParetoFront:
         self,
         normalization: Normalization | None = None,
         reference: Sequence[float] | None = None,
+        reference_offset: float | None = None,
     ) -> float:
         """:func:`hypervolume` of the points."""
-        return hypervolume(self.values, self.directions, reference, normalization)
+        return hypervolume(self.values, self.directions, reference, normalization, reference_offset)
 
     def knee(self) -> int:
         """:func:`knee_point` of the points."""

@@ -62,16 +62,25 @@ def _projection_png(run: ParetoRun, x: int, y: int, path: Path) -> None:
             alpha=0.8,
             label=f"{name} ({len(values)})",
         )
-    anchor = run.summary.get("anchor_test")
-    if anchor:
-        ax.scatter(
-            [anchor[run.objectives[x]]],
-            [anchor[run.objectives[y]]],
-            marker="*",
-            s=160,
-            color="black",
-            label="accuracy-max policy",
-        )
+    marked = [
+        (run.summary.get("plain_test"), "X", "plain candidate ranking"),
+        (run.summary.get("top_ndcg_test"), "*", "top validation nDCG policy"),
+    ] + [
+        (pick["test"], marker, f"best {objective} on validation at 95% nDCG")
+        for objective, marker in (("ild", "^"), ("coverage", "s"), ("novelty", "D"))
+        if (pick := run.summary.get(f"{objective}_valsel_pick"))
+    ]
+    for point, marker, label in marked:
+        if point:
+            ax.scatter(
+                [point[run.objectives[x]]],
+                [point[run.objectives[y]]],
+                marker=marker,
+                s=110 if marker == "*" else 60,
+                facecolors="none" if marker in "^sD" else "black",
+                edgecolors="black",
+                label=label,
+            )
     ax.set_xlabel(f"{run.objectives[x]} (test, {run.directions[x]})")
     ax.set_ylabel(f"{run.objectives[y]} (test, {run.directions[y]})")
     ax.grid(alpha=0.3)
@@ -117,6 +126,12 @@ def write_pareto_report(run: ParetoRun, directory: str | Path) -> Path:
     summary = "".join(
         f"<li><code>{html.escape(str(k))}</code>: {html.escape(_fmt(v))}</li>"
         for k, v in run.summary.items()
+        if not k.endswith("_test_oracle")
+    )
+    oracle = "".join(
+        f"<li><code>{html.escape(str(k))}</code>: {html.escape(_fmt(v))}</li>"
+        for k, v in run.summary.items()
+        if k.endswith("_test_oracle")
     )
     figures = "".join(
         f'<figure><img alt="{html.escape(n)}" src="data:image/png;base64,'
@@ -136,7 +151,14 @@ td:first-child{{text-align:left}} figure{{display:inline-block;margin:.4rem}}
 <h1>Pareto front: {html.escape(run.config.name)}</h1>
 <p>Policies searched on validation (carved from training), re-evaluated on test.
 Objectives: {html.escape(objective_list)}.</p>
-<h2>Summary (test)</h2><ul>{summary}</ul>
+<h2>Summary</h2>
+<p>Every policy below was chosen on validation; its figures are measured on test.
+<code>*_valsel</code>: for each of ILD, coverage and novelty, the policy with the best
+validation value among those keeping 95% of the plain candidate ranking's validation nDCG,
+on test, relative to the plain ranking's test value (<code>*_vs_top_ndcg</code>: the same
+against the search's top-nDCG policy).</p><ul>{summary}</ul>
+<p>Test oracle (filtered and picked on test, each objective possibly a different policy:
+an optimistic bound, not a result):</p><ul>{oracle}</ul>
 <h2>Projections (test; compared fronts overlaid)</h2><div>{figures}</div>
 <h2>Front ({len(records)} policies)</h2>
 <table><thead><tr><th>policy</th>{head}</tr></thead><tbody>{body}</tbody></table>
