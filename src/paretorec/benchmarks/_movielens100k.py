@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -229,10 +230,22 @@ def run(
     elif not peers:
         peer_note = "skipped: peers=False"
     scratch = tempfile.TemporaryDirectory(prefix="ml100k_cornac_")
+    # The peers train in their own process, one split seed after another, while ours train
+    # here (the wall time is the longer of the two).
+    pool = ThreadPoolExecutor(max_workers=1)
+    futures = (
+        {}
+        if peer_note
+        else {
+            s: pool.submit(run_cornac, dataset, s, Path(scratch.name), quick=quick) for s in seeds
+        }
+    )
     sizes: dict[int, tuple[int, int]] = {}
+    splits: dict[int, Split] = {}
     try:
         for seed in tqdm(seeds, desc="split seeds"):
             split = stratified_split(dataset, ratio=RATIO, seed=seed, filter_by=FILTER_BY)
+            splits[seed] = split
             sizes[seed] = (split.train.n_interactions, split.test.n_interactions)
             inner = carve_validation(
                 split, ratio=VALIDATION_RATIO, seed=VALIDATION_SEED, filter_by=FILTER_BY
@@ -263,13 +276,16 @@ def run(
                         "metrics": {k: round(v, 6) for k, v in result.metrics.items()},
                     }
                 )
+        for seed, future in futures.items():
             if peer_note:
+                future.cancel()
                 continue
             try:
-                peer = run_cornac(dataset, seed, Path(scratch.name), quick=quick)
+                peer = future.result()
             except (PeerError, PeersUnavailable) as exc:
                 peer_note = f"failed: {str(exc).splitlines()[0]}"
                 continue
+            split = splits[seed]
             for key, info in peer["models"].items():
                 cornac_model = PrecomputedScores(_peer_scores(Path(info["scores"]), dataset))
                 cornac_model.fit(split.train)
@@ -297,6 +313,7 @@ def run(
                     }
                 )
     finally:
+        pool.shutdown(cancel_futures=True)
         scratch.cleanup()
 
     rows: list[dict[str, Any]] = []
