@@ -25,9 +25,32 @@ def test_mean_metrics_average_each_figure_and_report_the_spread() -> None:
     assert amazon._mean_metrics(runs[:1])["ndcg@10_sd"] == 0.0
 
 
-def test_seeds_must_be_a_positive_integer(tmp_path: Path) -> None:
-    with pytest.raises(ParetorecError, match="seeds must be a positive int, got 0"):
-        BENCHMARKS["amazon_scientific"](tmp_path, seeds=0, peers=False)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seeds": 0}, "seeds must be a positive int, got 0"),
+        ({"recbole_seeds": 0}, "recbole_seeds must be a positive int, got 0"),
+        ({"recbole_seeds": 4}, "recbole_seeds must be at most 3, got 4"),
+    ],
+)
+def test_seed_counts_are_checked(tmp_path: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(ParetorecError, match=message):
+        BENCHMARKS["amazon_scientific"](tmp_path, peers=False, **kwargs)
+
+
+def test_seed_ratios_pair_seeds_and_reuse_the_peers_in_turn() -> None:
+    assert amazon.seed_ratios([0.06, 0.08], [0.05, 0.04]) == pytest.approx([1.2, 2.0])
+    assert amazon.seed_ratios([0.06, 0.08, 0.05], [0.05, 0.04]) == pytest.approx([1.2, 2.0, 1.0])
+    assert amazon.seed_ratios([0.06, 0.08], [0.04]) == pytest.approx([1.5, 2.0])
+
+
+def test_both_sides_tune_on_the_same_grid() -> None:
+    keys = {frozenset(point) for point in amazon.TUNING_GRID}
+    assert keys == {frozenset({"dropout", "batch_size"})}
+    points = {(p["dropout"], p["batch_size"]) for p in amazon.TUNING_GRID}
+    # each side's former setting is in the grid
+    assert (amazon.SEQUENTIAL["dropout"], amazon.SEQUENTIAL["batch_size"]) in points
+    assert (0.5, 2048) in points  # RecBole's SASRec defaults
 
 
 @pytest.mark.slow
@@ -49,5 +72,7 @@ def test_amazon_scientific_quick_reports_every_mode(amazon_dir: Path, tmp_path: 
         "hybrid_one_text": "one text",
     }
     assert summary["hybrid_one_text_ndcg@10"] > 0
-    assert "recbole_sasrec_ndcg@10" not in summary
+    assert "recbole_sasrec_ndcg@10" not in summary and "id_vs_recbole_ratio" not in summary
+    assert summary["id_only_chosen"] in [dict(p) for p in amazon.QUICK_TUNING_GRID]
+    assert len(result["protocol"]["tuning"]["id_trials"]) == len(amazon.QUICK_TUNING_GRID)
     assert (tmp_path / "results" / "amazon_scientific.json").is_file()

@@ -156,6 +156,19 @@ def test_default_location_is_the_repo_venv(tmp_path: Path, monkeypatch) -> None:
     assert peers_python() == py
 
 
+def test_msr_python_from_environment_or_default(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(_peers.MSR_PYTHON_ENV, sys.executable)
+    assert _peers.msr_python() == Path(sys.executable)
+    monkeypatch.delenv(_peers.MSR_PYTHON_ENV)
+    monkeypatch.setattr(_peers, "repo_root", lambda: tmp_path)
+    with pytest.raises(PeersUnavailable) as info:
+        _peers.msr_python()
+    msg = str(info.value)
+    assert ".venv-msr" in msg and "pip install torch==2.13.0 recommenders cornac" in msg
+    assert "PARETOREC_MSR_PYTHON" in msg
+    assert _peers.msr_python(required=False) is None
+
+
 def test_run_peer_without_interpreter_names_setup(fake: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(_peers.PEERS_PYTHON_ENV, str(tmp_path / "missing"))
     with pytest.raises(PeersUnavailable, match=r"venv-peers"):
@@ -174,7 +187,7 @@ def test_cli_args() -> None:
 
 
 def test_peer_scripts_exist_and_never_import_paretorec() -> None:
-    for name in ("recbole_sasrec", "rechub_multitask"):
+    for name in ("recbole_sasrec", "rechub_multitask", "msr_stratified_split", "cornac_movielens"):
         text = _peers.peer_script(name).read_text()
         assert not re.search(r"^\s*(import|from)\s+paretorec", text, re.MULTILINE), name
     with pytest.raises(PeerError):

@@ -42,5 +42,13 @@ def test_text_encoding_quick_writes_speed_cosine_and_ceiling(
     assert summary["int8_speedup"] > 0 and summary["int8_gemm_speedup"] > 0
     assert summary["cpu_int8_instructions"] in ("avx512_vnni", "avx512", "avx2", "arm64")
     kinds = [row["kind"] for row in result["rows"]]
-    assert kinds.count("encode") == 4 and kinds.count("gemm") == 3
+    assert kinds.count("encode") == 6 and kinds.count("gemm") == 3
+    backends = {row["backend"] for row in result["rows"] if row["kind"] == "encode"}
+    assert backends == {"torch fp32", "onnx fp32", "onnx int8"}
+    # same precision, another runtime: the vectors agree far more closely than int8's
+    assert summary["onnx_fp32_mean_cosine"] >= 0.9999
+    # the two steps compose to the whole int8 gain (each a ratio of the same medians)
+    assert summary["onnx_fp32_speedup"] * summary["int8_vs_onnx_fp32_speedup"] == pytest.approx(
+        summary["int8_speedup"], rel=0.01
+    )
     assert (tmp_path / "results" / "text_encoding.json").is_file()

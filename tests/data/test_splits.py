@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paretorec import ParetorecError
+from paretorec.benchmarks._peers import msr_python, run_peer
 from paretorec.data import (
     Dataset,
     carve_validation,
@@ -23,35 +26,99 @@ from paretorec.data import (
 from ..conftest import make_tiny
 
 
-def reference_stratified(frame: pd.DataFrame, ratio: float, seed: int) -> pd.DataFrame:
-    """Independent pandas re-statement of python_stratified_split (filter_by='user')."""
+def reference_stratified(
+    frame: pd.DataFrame, ratio: float, seed: int, filter_by: str = "user"
+) -> pd.DataFrame:
+    """Independent pandas restatement of the released (1.2.1) ``python_stratified_split``.
+
+    Per group, rows ordered by a legacy-global uniform draw; ``rank <= round(ratio * count)``
+    (``round`` on a Series: numpy's, half to even) goes to train.
+    """
+    column = "user_id" if filter_by == "user" else "item_id"
     data = frame.copy()
     np.random.seed(seed)  # noqa: NPY002 - the reference uses the legacy global generator
     data["random"] = np.random.rand(data.shape[0])  # noqa: NPY002
-    data = data.sort_values(["user_id", "random"])
-    groups = data.groupby("user_id")
-    data["rank"] = (groups.cumcount() + 1) / groups["user_id"].transform("count")
-    return data[data["rank"] <= ratio]
+    data = data.sort_values([column, "random"])
+    groups = data.groupby(column)
+    data["count"] = groups[column].transform("count")
+    data["rank"] = groups.cumcount() + 1
+    return data[data["rank"] <= round(ratio * data["count"])]
 
 
-def test_stratified_split_matches_reference_row_for_row(ml100k: Dataset) -> None:
-    split = stratified_split(ml100k, ratio=0.75, seed=42)
-    frame = pd.DataFrame(
+def _id_frame(ds: Dataset) -> pd.DataFrame:
+    return pd.DataFrame(
         {
-            "user_id": ml100k.user_ids[ml100k.interactions["user"]],
-            "item_id": ml100k.item_ids[ml100k.interactions["item"]],
+            "user_id": ds.user_ids[ds.interactions["user"]],
+            "item_id": ds.item_ids[ds.interactions["item"]],
         }
     )
-    expected = reference_stratified(frame, 0.75, 42)
-    ours = set(
-        zip(
-            split.train.user_ids[split.train.interactions["user"]],
-            split.train.item_ids[split.train.interactions["item"]],
-            strict=True,
-        )
+
+
+def _id_pairs(ds: Dataset) -> set[tuple[int, int]]:
+    frame = _id_frame(ds)
+    return set(zip(frame["user_id"], frame["item_id"], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("filter_by", "n_train"), [("user", 74_992), ("item", None)], ids=["user", "item"]
+)
+def test_stratified_split_matches_released_rule_row_for_row(
+    ml100k: Dataset, filter_by: str, n_train: int | None
+) -> None:
+    split = stratified_split(ml100k, ratio=0.75, seed=42, filter_by=filter_by)
+    expected = reference_stratified(_id_frame(ml100k), 0.75, 42, filter_by)
+    assert _id_pairs(split.train) == set(zip(expected["user_id"], expected["item_id"], strict=True))
+    assert split.train.n_interactions + split.test.n_interactions == 100_000
+    if n_train is not None:  # the released function's count (the issue measured it)
+        assert split.train.n_interactions == n_train
+
+
+def test_stratified_split_rounds_half_to_even() -> None:
+    # Users with 2, 6 and 10 events: 0.75 * n = 1.5, 4.5, 7.5 -> 2, 4, 8 training rows.
+    frame = pd.DataFrame(
+        {
+            "user_id": [1] * 2 + [2] * 6 + [3] * 10,
+            "item_id": list(range(2)) + list(range(6)) + list(range(10)),
+        }
     )
-    assert ours == set(zip(expected["user_id"], expected["item_id"], strict=True))
-    assert (split.train.n_interactions, split.test.n_interactions) == (74_646, 25_354)
+    split = stratified_split(Dataset.from_frames("t", frame), ratio=0.75, seed=0)
+    assert split.train.user_activity().tolist() == [2, 4, 8]
+
+
+def test_stratified_split_by_item_stratifies_items(ml100k: Dataset) -> None:
+    split = stratified_split(ml100k, ratio=0.75, seed=42, filter_by="item")
+    counts = np.bincount(ml100k.interactions["item"], minlength=ml100k.n_items)
+    kept = np.bincount(split.train.interactions["item"], minlength=ml100k.n_items)
+    assert np.array_equal(kept, np.round(0.75 * counts))
+
+
+@pytest.mark.skipif(
+    msr_python(required=False) is None,
+    reason="no Microsoft Recommenders environment (.venv-msr or $PARETOREC_MSR_PYTHON)",
+)
+@pytest.mark.parametrize("filter_by", ["user", "item"])
+def test_stratified_split_equals_the_released_package(
+    ml100k: Dataset, filter_by: str, tmp_path: Path
+) -> None:
+    """Ours against ``recommenders`` 1.2.1 itself, run in its own environment."""
+    path = tmp_path / "interactions.csv"
+    frame = _id_frame(ml100k).rename(columns={"user_id": "user", "item_id": "item"})
+    frame.to_csv(path, index=False)
+    run = run_peer(
+        "msr_stratified_split",
+        {"interactions": path, "ratio": 0.75, "seed": 42, "filter_by": filter_by},
+        python=msr_python(),
+        stream=False,
+        threads=1,
+        timeout=600,
+    )
+    assert run.result["recommenders"] == "1.2.1"
+    split = stratified_split(ml100k, ratio=0.75, seed=42, filter_by=filter_by)
+    released = frame.iloc[run.result["train_rows"]]
+    assert _id_pairs(split.train) == set(zip(released["user"], released["item"], strict=True))
+    assert split.train.n_interactions == run.result["n_train"]
+    if filter_by == "user":
+        assert run.result["n_train"] == 74_992
 
 
 def _pairs(ds: Dataset) -> set[tuple[int, int]]:
@@ -161,6 +228,7 @@ def test_negative_sampling_with_nearly_full_rows() -> None:
 BAD = [
     (lambda ds: stratified_split(ds, ratio=1.5), r"ratio must be in \(0, 1\), got 1.5"),
     (lambda ds: stratified_split(ds, ratio="half"), r"ratio must be a number in \(0, 1\), got 'half'"),
+    (lambda ds: stratified_split(ds, filter_by="session"), r"filter_by must be one of 'user', 'item'; got 'session'"),
     (lambda ds: random_split(ds, ratio=0), r"ratio must be in \(0, 1\), got 0"),
     (lambda ds: leave_one_out(ds, by="clock"), r"by must be one of 'timestamp', 'order'; got 'clock'"),
     (lambda ds: leave_one_out(ds, min_events=1), r"min_events must be at least 3, got 1"),

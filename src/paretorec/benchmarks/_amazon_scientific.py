@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_positive_int
+from .._validation import ParetorecError, check_positive_int
 from ..data import leave_one_out, load_dataset, locate_dataset
 from ..evaluation import _metrics as M
 from ..models import SequentialTransformer, top_k_indices
@@ -68,6 +68,17 @@ RECBOLE = {
     "epochs": 40,
     "stopping_step": 10,
 }
+#: The tuning budget, the same on both sides: our ID-only model and RecBole's SASRec each
+#: train every point (first seed) and keep the one with the best validation nDCG@10. The
+#: grid holds each side's former setting (ours: dropout 0.3, batch 128; RecBole's: 0.5, 2048).
+TUNING_GRID: tuple[dict[str, Any], ...] = tuple(
+    {"dropout": d, "batch_size": b} for d in (0.3, 0.5) for b in (128, 2048)
+)
+QUICK_TUNING_GRID: tuple[dict[str, Any], ...] = tuple(
+    {"dropout": d, "batch_size": 2048} for d in (0.3, 0.5)
+)
+#: RecBole's seeds (its default first).
+RECBOLE_SEEDS = (2020, 2021, 2022)
 
 
 def ranking_metrics(top: np.ndarray, targets: np.ndarray, prefix: str = "") -> dict[str, float]:
@@ -99,11 +110,16 @@ def run(
     threads: int = 2,
     peers: bool = True,
     seeds: int = 3,
+    recbole_seeds: int = 3,
 ) -> dict[str, Any]:
     from ..text import TextEncoder, encode_items
-    from ._peers import run_recbole_sasrec
 
     seeds = check_positive_int(seeds, "seeds")
+    recbole_seeds = check_positive_int(recbole_seeds, "recbole_seeds")
+    if recbole_seeds > len(RECBOLE_SEEDS):
+        raise ParetorecError(
+            f"recbole_seeds must be at most {len(RECBOLE_SEEDS)}, got {recbole_seeds}"
+        )
     torch.set_num_threads(threads)
     dataset = load_dataset("amazon-scientific", data_dir)
     folder = locate_dataset("amazon-scientific", data_dir)
@@ -131,37 +147,59 @@ def run(
 
     # RecBole trains in its own process on one thread while ours train on the other
     # (quality is compared here, not speed): the wall time is the longer of the two.
+    grid = QUICK_TUNING_GRID if quick else TUNING_GRID
+    peer_seeds = list(RECBOLE_SEEDS[: min(recbole_seeds, 2) if quick else recbole_seeds])
     peer_future = None
     scratch = tempfile.TemporaryDirectory(prefix="recbole_")
-    topk_file = Path(scratch.name) / "topk.csv"
     pool = ThreadPoolExecutor(max_workers=1)
     if peers:
-        options = {**RECBOLE, "epochs": 2 if quick else RECBOLE["epochs"]}
+        options = {**RECBOLE, "epochs": 1 if quick else RECBOLE["epochs"]}
         peer_future = pool.submit(
-            run_recbole_sasrec, folder, save_topk=topk_file, threads=1, stream=False, **options
+            recbole_tuned_runs, folder, Path(scratch.name), grid, peer_seeds, options
         )
         torch.set_num_threads(max(1, threads - 1))
 
+    def fit_and_score(item_mode: str, layout: str, seed: int, **settings: Any) -> dict[str, Any]:
+        model = SequentialTransformer(
+            item_mode,
+            seed=seed,
+            show_progress=True,
+            **{**params, **settings},
+        )
+        started = time.perf_counter()
+        model.fit(split.train, valid=split.valid, item_vectors=vectors[layout])
+        seconds = time.perf_counter() - started
+        model.set_history(history)
+        top = np.vstack(
+            [
+                top_k_indices(scores, max(KS))
+                for _, scores in model.score_batches(users, exclude_seen=False)
+            ]
+        )
+        metrics = split_metrics(top, targets, cold)
+        metrics["train_seconds"] = round(seconds, 1)
+        metrics["epochs"] = len(model.history_)
+        metrics["best_valid_ndcg@10"] = max(h["valid_ndcg@10"] for h in model.history_)
+        return metrics
+
     rows: list[dict[str, Any]] = []
     seed_list = list(range(1 if quick else seeds))
+    # The ID-only model's tuning: every grid point at the first seed; the chosen point's
+    # fit is that seed's run (RecBole's side does the same).
+    id_trials: list[dict[str, Any]] = []
+    for point in grid:
+        metrics = fit_and_score("id", "fields", seed_list[0], **point)
+        id_trials.append({"params": dict(point), "metrics": metrics})
+        print(f"id tuning {point}: valid nDCG@10 {metrics['best_valid_ndcg@10']:.4f}")
+    id_best = max(id_trials, key=lambda t: t["metrics"]["best_valid_ndcg@10"])
     per_mode: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in VARIANTS}
     for seed in seed_list:
         for mode, item_mode, layout in VARIANTS:
-            model = SequentialTransformer(item_mode, seed=seed, show_progress=True, **params)  # type: ignore[arg-type]
-            started = time.perf_counter()
-            model.fit(split.train, valid=split.valid, item_vectors=vectors[layout])
-            seconds = time.perf_counter() - started
-            model.set_history(history)
-            top = np.vstack(
-                [
-                    top_k_indices(scores, max(KS))
-                    for _, scores in model.score_batches(users, exclude_seen=False)
-                ]
-            )
-            metrics = split_metrics(top, targets, cold)
-            metrics["train_seconds"] = round(seconds, 1)
-            metrics["epochs"] = len(model.history_)
-            metrics["best_valid_ndcg@10"] = max(h["valid_ndcg@10"] for h in model.history_)
+            settings = id_best["params"] if mode == "id" else {}
+            if mode == "id" and seed == seed_list[0]:
+                metrics = id_best["metrics"]
+            else:
+                metrics = fit_and_score(item_mode, layout, seed, **settings)
             per_mode[mode].append(metrics)
             rows.append(
                 {
@@ -171,10 +209,11 @@ def run(
                     "mode": mode,
                     "text": None if item_mode == "id" else layout,
                     "seed": seed,
+                    "params": {**params, **settings},
                     "metrics": metrics,
                 }
             )
-            print(f"{mode} seed {seed}: nDCG@10 {metrics['ndcg@10']:.4f} ({seconds:.0f}s)")
+            print(f"{mode} seed {seed}: nDCG@10 {metrics['ndcg@10']:.4f}")
     means = {mode: _mean_metrics(runs) for mode, runs in per_mode.items()}
     seed_word = "seed" if len(seed_list) == 1 else "seeds"
     for mode in means:
@@ -188,25 +227,36 @@ def run(
             }
         )
 
-    peer_ndcg: float | None = None
+    peer_runs: list[dict[str, Any]] = []
+    peer_trials: list[dict[str, Any]] = []
     if peer_future is not None:
         print("waiting for RecBole SASRec ...")
-        peer = peer_future.result()
-        peer_top, peer_targets, peer_users = _read_topk(topk_file, dataset, folder)
-        order = pd.Series(np.arange(len(peer_users)), index=peer_users).reindex(users).to_numpy()
-        if np.isnan(order.astype(float)).any() or not np.array_equal(peer_targets[order], targets):
-            raise RuntimeError("RecBole's test rows do not match the release's test file")
-        metrics = split_metrics(peer_top[order], targets, cold)
-        result = peer.result
-        metrics["train_seconds"] = round(float(result.get("train_seconds", float("nan"))), 1)
-        metrics["epochs"] = result.get("epochs_run")
-        metrics["best_valid_ndcg@10"] = (result.get("best_valid_metrics") or {}).get("ndcg@10")
-        metrics["best_epoch"] = result.get("best_epoch")
-        metrics["recbole_reported"] = result.get("metrics")
+        peer_trials, peer_seed_runs = peer_future.result()
+        for run_info in [*peer_trials, *peer_seed_runs]:
+            run_info["metrics"] = _peer_metrics(run_info, dataset, folder, users, targets, cold)
+        best_peer = max(peer_trials, key=lambda t: t["metrics"]["best_valid_ndcg@10"] or 0.0)
+        peer_runs = [best_peer, *peer_seed_runs]
+        for run_info in peer_runs:
+            rows.append(
+                {
+                    "name": f"RecBole SASRec (peer, seed {run_info['seed']})",
+                    "kind": "peer_seed",
+                    "table": "seeds",
+                    "seed": run_info["seed"],
+                    "params": run_info["params"],
+                    "metrics": run_info["metrics"],
+                }
+            )
+        peer_word = "seed" if len(peer_runs) == 1 else "seeds"
         rows.append(
-            {"name": "RecBole SASRec (peer)", "kind": "peer", "table": "main", "metrics": metrics}
+            {
+                "name": f"RecBole SASRec (peer, mean of {len(peer_runs)} {peer_word})",
+                "kind": "peer",
+                "table": "main",
+                "params": best_peer["params"],
+                "metrics": _mean_metrics([r["metrics"] for r in peer_runs]),
+            }
         )
-        peer_ndcg = metrics["ndcg@10"]
     pool.shutdown()
     scratch.cleanup()
 
@@ -222,12 +272,22 @@ def run(
         "hybrid_ndcg@10_by_seed": [m["ndcg@10"] for m in per_mode["hybrid"]],
         "hybrid_ndcg@10_sd": means["hybrid"]["ndcg@10_sd"],
     }
-    if peer_ndcg is not None:
-        summary["recbole_sasrec_ndcg@10"] = peer_ndcg
-        summary["hybrid_vs_recbole_ratio"] = summary["hybrid_ndcg@10"] / peer_ndcg
-        summary["hybrid_vs_recbole_ratio_by_seed"] = [
-            m["ndcg@10"] / peer_ndcg for m in per_mode["hybrid"]
-        ]
+    summary["id_only_ndcg@10_sd"] = means["id"]["ndcg@10_sd"]
+    summary["id_only_chosen"] = id_best["params"]
+    summary["paretorec_seeds_run"] = len(seed_list)
+    if peer_runs:
+        peer_ndcgs = [r["metrics"]["ndcg@10"] for r in peer_runs]
+        summary["recbole_sasrec_ndcg@10"] = float(np.mean(peer_ndcgs))
+        summary["recbole_sasrec_ndcg@10_by_seed"] = peer_ndcgs
+        summary["recbole_sasrec_ndcg@10_sd"] = _sd(peer_ndcgs)
+        summary["recbole_chosen"] = peer_runs[0]["params"]
+        summary["recbole_seeds_run"] = len(peer_runs)
+        for mode, key in (("hybrid", "hybrid_vs_recbole_ratio"), ("id", "id_vs_recbole_ratio")):
+            ours = [m["ndcg@10"] for m in per_mode[mode]]
+            by_seed = seed_ratios(ours, peer_ndcgs)
+            summary[key] = float(np.mean(ours)) / float(np.mean(peer_ndcgs))
+            summary[f"{key}_by_seed"] = by_seed
+            summary[f"{key}_sd"] = _sd(by_seed)
     protocol = {
         "dataset": "amazon-scientific (UniSRec release: Industrial & Scientific 2018)",
         "split": "the release's own leave-one-out train / valid / test files; test histories "
@@ -241,8 +301,25 @@ def run(
         f"the whole text as one vector (384-d; hybrid_one_text); encoding "
         f"{encode_seconds:.1f}s (cached after the first run)",
         "paretorec": {k: v for k, v in params.items()},
-        "seeds": f"each paretorec model trained with seeds {seed_list}; the summary holds "
-        "the mean over seeds (RecBole: one run, its default seed, for lack of CPU time)",
+        "seeds": f"each paretorec model trained with seeds {seed_list}; RecBole with seeds "
+        f"{peer_seeds if peers else []}; the summary holds means over seeds, and each ratio "
+        "beside its per-seed values (ours seed i over RecBole seed i, RecBole's seeds reused "
+        "in turn when it ran fewer) and their sd",
+        "tuning": {
+            "grid": list(grid),
+            "rule": "the ID-only model and RecBole's SASRec each train every grid point at "
+            "their first seed and keep the best validation nDCG@10 (early-stopping score); "
+            "the other seeds run at the chosen point; text and hybrid models keep the "
+            "paretorec settings above",
+            "id_trials": [
+                {"params": t["params"], "valid_ndcg@10": t["metrics"]["best_valid_ndcg@10"]}
+                for t in id_trials
+            ],
+            "recbole_trials": [
+                {"params": t["params"], "valid_ndcg@10": t["metrics"]["best_valid_ndcg@10"]}
+                for t in peer_trials
+            ],
+        },
         "recbole": {**RECBOLE, "loss": "CE", "early stopping": "valid NDCG@10"},
         "threads": f"{threads} in all: RecBole on 1 thread in its own process while "
         "paretorec's models train on the rest",
@@ -253,6 +330,68 @@ def run(
     path = write_result(output, output_dir)
     print(f"wrote {path}")
     return output
+
+
+def seed_ratios(ours: list[float], peer: list[float]) -> list[float]:
+    """Ours seed i over the peer's seed i (the peer's seeds reused in turn if it ran fewer)."""
+    return [value / peer[i % len(peer)] for i, value in enumerate(ours)]
+
+
+def _sd(values: list[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def recbole_tuned_runs(
+    folder: Path,
+    scratch: Path,
+    grid: tuple[dict[str, Any], ...],
+    seeds: list[int],
+    options: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """RecBole SASRec on every grid point at ``seeds[0]``, then the other seeds at the point
+    with the best validation nDCG@10; one fit at a time on one thread (peers' environment).
+
+    Returns (the grid trials, the further seeds' runs), each run a dict with ``params``,
+    ``seed``, ``result`` (the peer's JSON) and ``topk`` (its saved top-50 file).
+    """
+    from ._peers import run_recbole_sasrec
+
+    def fit(point: dict[str, Any], seed: int, tag: str) -> dict[str, Any]:
+        topk = scratch / f"topk_{tag}.csv"
+        run = run_recbole_sasrec(
+            folder, save_topk=topk, threads=1, stream=False, seed=seed, **options, **point
+        )
+        return {"params": {**options, **point}, "seed": seed, "result": run.result, "topk": topk}
+
+    trials = [fit(point, seeds[0], f"grid{i}") for i, point in enumerate(grid)]
+    best = max(
+        trials, key=lambda t: (t["result"].get("best_valid_metrics") or {}).get("ndcg@10", 0.0)
+    )
+    point = {k: best["params"][k] for k in grid[0]}
+    return trials, [fit(point, seed, f"seed{seed}") for seed in seeds[1:]]
+
+
+def _peer_metrics(
+    run_info: dict[str, Any],
+    dataset: Any,
+    folder: Path,
+    users: np.ndarray,
+    targets: np.ndarray,
+    cold: np.ndarray,
+) -> dict[str, Any]:
+    """Our metrics from one RecBole run's top-50 file, in our test-row order."""
+    peer_top, peer_targets, peer_users = _read_topk(run_info["topk"], dataset, folder)
+    order = pd.Series(np.arange(len(peer_users)), index=peer_users).reindex(users).to_numpy()
+    if np.isnan(order.astype(float)).any() or not np.array_equal(peer_targets[order], targets):
+        raise RuntimeError("RecBole's test rows do not match the release's test file")
+    metrics = split_metrics(peer_top[order], targets, cold)
+    result = run_info["result"]
+    metrics["train_seconds"] = round(float(result.get("train_seconds", float("nan"))), 1)
+    metrics["epochs"] = result.get("epochs_run")
+    metrics["best_valid_ndcg@10"] = (result.get("best_valid_metrics") or {}).get("ndcg@10")
+    metrics["best_epoch"] = result.get("best_epoch")
+    metrics["recbole_reported"] = result.get("metrics")
+    return metrics
 
 
 def _mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:

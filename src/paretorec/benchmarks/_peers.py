@@ -26,6 +26,13 @@ from pathlib import Path
 from typing import Any
 
 PEERS_PYTHON_ENV = "PARETOREC_PEERS_PYTHON"
+#: Microsoft Recommenders 1.2.1 and Cornac live in a second environment (their pins clash
+#: with RecBole's): ``<repo>/.venv-msr`` or ``$PARETOREC_MSR_PYTHON``.
+MSR_PYTHON_ENV = "PARETOREC_MSR_PYTHON"
+MSR_SETUP_COMMANDS = (
+    "python3 -m venv .venv-msr",
+    ".venv-msr/bin/pip install torch==2.13.0 recommenders cornac",
+)
 
 SETUP_COMMANDS = (
     "python3 -m venv .venv-peers",
@@ -74,26 +81,42 @@ def _setup_hint(root: Path) -> str:
     )
 
 
+def _interpreter(env_var: str, venv: str, hint: str, *, required: bool) -> Path | None:
+    env = os.environ.get(env_var)
+    if env:
+        path = Path(env).expanduser()
+        origin = f"${env_var}={env}"
+    else:
+        sub = ("Scripts", "python.exe") if os.name == "nt" else ("bin", "python")
+        path = repo_root() / venv / Path(*sub)
+        origin = "the default location"
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    if not required:
+        return None
+    raise PeersUnavailable(f"{venv} Python not found at {path} ({origin}).\n" + hint)
+
+
 def peers_python(*, required: bool = True) -> Path | None:
     """The peers' interpreter: ``$PARETOREC_PEERS_PYTHON``, else ``<repo>/.venv-peers/bin/python``.
 
     Raises :class:`PeersUnavailable` (naming the setup commands) when it does not exist, or
     returns ``None`` when ``required`` is false.
     """
-    env = os.environ.get(PEERS_PYTHON_ENV)
-    root = repo_root()
-    if env:
-        path = Path(env).expanduser()
-        origin = f"${PEERS_PYTHON_ENV}={env}"
-    else:
-        sub = ("Scripts", "python.exe") if os.name == "nt" else ("bin", "python")
-        path = root / ".venv-peers" / Path(*sub)
-        origin = "the default location"
-    if path.is_file() and os.access(path, os.X_OK):
-        return path
-    if not required:
-        return None
-    raise PeersUnavailable(f"peers Python not found at {path} ({origin}).\n" + _setup_hint(root))
+    return _interpreter(
+        PEERS_PYTHON_ENV, ".venv-peers", _setup_hint(repo_root()), required=required
+    )
+
+
+def msr_python(*, required: bool = True) -> Path | None:
+    """Microsoft Recommenders / Cornac interpreter: ``$PARETOREC_MSR_PYTHON``, else
+    ``<repo>/.venv-msr/bin/python`` (``None`` when missing and not ``required``)."""
+    cmds = "\n".join(f"    {c}" for c in MSR_SETUP_COMMANDS)
+    hint = (
+        f"Create it from {repo_root()}:\n{cmds}\nor point ${MSR_PYTHON_ENV} at a Python that "
+        "has recommenders 1.2.1 and cornac (see benchmarks/peers/README.md)."
+    )
+    return _interpreter(MSR_PYTHON_ENV, ".venv-msr", hint, required=required)
 
 
 def check_peers(modules: Sequence[str] = ("recbole", "torch_rechub"), timeout: float = 300) -> dict:
@@ -380,6 +403,8 @@ def run_rechub_multitask(
 
 
 __all__ = [
+    "MSR_PYTHON_ENV",
+    "MSR_SETUP_COMMANDS",
     "PEERS_PYTHON_ENV",
     "SETUP_COMMANDS",
     "PeerError",
@@ -387,6 +412,7 @@ __all__ = [
     "PeersUnavailable",
     "check_peers",
     "cli_args",
+    "msr_python",
     "peer_env",
     "peer_script",
     "peers_python",

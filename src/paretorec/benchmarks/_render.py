@@ -33,7 +33,7 @@ DIRTY_NOTE = (
 
 SECTIONS: dict[str, dict[str, Any]] = {
     "movielens100k": {
-        "title": "MovieLens-100k, Microsoft Recommenders protocol",
+        "title": "MovieLens-100k, the published Microsoft Recommenders table's protocol",
         "tables": [
             ("Accuracy (test)", _movielens100k.ACCURACY_COLUMNS),
             ("Beyond accuracy and fairness (test)", _movielens100k.BEYOND_COLUMNS),
@@ -47,19 +47,19 @@ SECTIONS: dict[str, dict[str, Any]] = {
         "title": "Amazon-Scientific next-item ranking: ID, text, hybrid vs RecBole SASRec",
         "tables": [
             (
-                "Test, full ranking: paretorec mean over seeds (sd of nDCG@10), RecBole one run",
+                "Test, full ranking: mean over seeds (sd of nDCG@10), paretorec and RecBole",
                 _amazon_scientific.MEAN_COLUMNS,
                 {"table": "main"},
             ),
             (
-                "Test, full ranking: each paretorec seed",
+                "Test, full ranking: each seed, paretorec and RecBole",
                 _amazon_scientific.COLUMNS,
                 {"table": "seeds"},
             ),
         ],
     },
     "text_encoding": {
-        "title": "Item-text encoding speed: PyTorch fp32 vs ONNX int8",
+        "title": "Item-text encoding speed: PyTorch fp32, ONNX Runtime fp32 and int8",
         "tables": [
             ("Texts per second (median of repeats)", _text_encoding.COLUMNS, {"kind": "encode"}),
             (

@@ -39,30 +39,51 @@ def _take(dataset: Dataset, mask: np.ndarray) -> Dataset:
     return dataset.with_interactions(dataset.interactions[mask])
 
 
-def per_user_ranks(users: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Rank (1-based) of each row within its user when ordered by ``keys``, over count."""
-    order = np.lexsort((keys, users))
-    sorted_users = users[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
-    counts = np.diff(np.r_[starts, len(users)])
-    position = np.arange(len(users)) - np.repeat(starts, counts)
-    ranks = np.empty(len(users), dtype=np.float64)
-    ranks[order] = (position + 1) / np.repeat(counts, counts)
-    return ranks
+def group_ranks(groups: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-based rank of each row within its group when ordered by ``keys``, and the group size.
+
+    Equal keys keep their row order, so the ranks are a pure function of the inputs.
+    """
+    order = np.lexsort((np.arange(len(groups)), keys, groups))
+    sorted_groups = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    counts = np.diff(np.r_[starts, len(groups)])
+    ranks = np.empty(len(groups), dtype=np.int64)
+    ranks[order] = np.arange(len(groups)) - np.repeat(starts, counts) + 1
+    sizes = np.empty(len(groups), dtype=np.int64)
+    sizes[order] = np.repeat(counts, counts)
+    return ranks, sizes
 
 
-def stratified_split(dataset: Dataset, ratio: float = 0.75, seed: int = 42) -> Split:
-    """Per-user stratified random split (Microsoft Recommenders' ``python_stratified_split``).
+def stratified_mask(groups: np.ndarray, draws: np.ndarray, ratio: float) -> np.ndarray:
+    """Rows kept for training: per group, the ``round(ratio * count)`` rows with lowest draws.
 
-    Each interaction draws a uniform number (``numpy.random.RandomState(seed)``, in row
-    order); within each user the rows are ordered by it and the first ``ratio`` share
-    (``rank / count <= ratio``) goes to train. With the same row order and seed it
-    reproduces their split row for row.
+    ``round`` is numpy's (half to even), as in the released ``python_stratified_split``: a
+    group of 2 keeps 2 rows at ratio 0.75 (1.5 rounds to 2), a group of 6 keeps 4 (4.5 to 4).
+    """
+    ranks, sizes = group_ranks(groups, draws)
+    return ranks <= np.round(ratio * sizes)
+
+
+FILTER_BY = {"user": USER, "item": ITEM}
+
+
+def stratified_split(
+    dataset: Dataset, ratio: float = 0.75, seed: int = 42, *, filter_by: str = "user"
+) -> Split:
+    """Stratified random split: Microsoft Recommenders 1.2.1 ``python_stratified_split``.
+
+    Each interaction draws a uniform number (``numpy.random.RandomState(seed).rand``, in row
+    order); within each user (``filter_by="user"``) or item (``filter_by="item"``) the rows
+    are ordered by their draw and the first ``round(ratio * count)`` go to train (numpy
+    rounding, half to even), the rest to test. With the same row order, ratio and seed it
+    gives the released function's split (its ``min_rating=1``, no filtering).
     """
     ratio = check_fraction(ratio, "ratio")
-    users = dataset.interactions[USER].to_numpy()
-    draws = np.random.RandomState(seed).rand(len(users))
-    in_train = per_user_ranks(users, draws) <= ratio
+    check_choice(filter_by, "filter_by", tuple(FILTER_BY))
+    groups = dataset.interactions[FILTER_BY[filter_by]].to_numpy()
+    draws = np.random.RandomState(seed).rand(len(groups))
+    in_train = stratified_mask(groups, draws, ratio)
     return Split(train=_take(dataset, in_train), test=_take(dataset, ~in_train))
 
 
@@ -137,7 +158,8 @@ def cold_item_split(
     """Hold a random ``item_fraction`` of items out of training entirely.
 
     Every interaction with a cold item goes to test; the warm interactions are split per
-    user (stratified, ``ratio`` to train). ``Split.cold_items`` lists the cold item codes,
+    user (stratified, ``round(ratio * count)`` to train, as :func:`stratified_split`).
+    ``Split.cold_items`` lists the cold item codes,
     so warm and cold results can be reported separately.
     """
     item_fraction = check_fraction(item_fraction, "item_fraction")
@@ -150,13 +172,15 @@ def cold_item_split(
     is_cold = np.isin(items, cold)
     users = dataset.interactions[USER].to_numpy()
     draws = rng.random(len(users))
-    warm_ranks = per_user_ranks(users[~is_cold], draws[~is_cold])
+    warm_train = stratified_mask(users[~is_cold], draws[~is_cold], ratio)
     in_train = np.zeros(len(users), dtype=bool)
-    in_train[np.flatnonzero(~is_cold)[warm_ranks <= ratio]] = True
+    in_train[np.flatnonzero(~is_cold)[warm_train]] = True
     return Split(train=_take(dataset, in_train), test=_take(dataset, ~in_train), cold_items=cold)
 
 
-def carve_validation(split: Split, ratio: float = 0.8, seed: int = 0) -> Split:
-    """Split ``split.train`` per user (stratified) into a smaller train and a validation part."""
-    inner = stratified_split(split.train, ratio=ratio, seed=seed)
+def carve_validation(
+    split: Split, ratio: float = 0.8, seed: int = 0, *, filter_by: str = "user"
+) -> Split:
+    """Split ``split.train`` (stratified by user or item) into a smaller train and a validation."""
+    inner = stratified_split(split.train, ratio=ratio, seed=seed, filter_by=filter_by)
     return Split(train=inner.train, test=split.test, valid=inner.test, cold_items=split.cold_items)

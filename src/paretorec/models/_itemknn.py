@@ -13,7 +13,7 @@ from .._validation import (
     check_positive_int,
 )
 from ..data import Dataset
-from ._base import CandidateModel, register_model
+from ._base import CandidateModel, register_model, top_k_indices
 
 #: Upper bound on the cells of one dense block of the similarity matrix (float64), so
 #: memory stays near 64 MB whatever the catalogue size.
@@ -102,7 +102,8 @@ def item_similarity(
     """Sparse item x item shrunk-cosine similarity of a binary user x item matrix.
 
     Column ``j`` of the result holds the ``neighbors`` largest positive similarities of
-    item ``j`` to other items (scaled to sum to one when ``normalize``), so that
+    item ``j`` to other items (equal ones at the cut-off: lower item codes first; scaled to
+    sum to one when ``normalize``), so that
     ``user_rows @ result`` scores every item from its neighbours in the users' histories.
     The dense similarity is only ever built ``_BLOCK_CELLS`` cells at a time.
     """
@@ -122,7 +123,8 @@ def item_similarity(
         sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
         if keep == 0:
             continue
-        top = np.argpartition(-sim, keep - 1, axis=1)[:, :keep]
+        # Ties at the cut-off go to the lower item code (argpartition's choice varies by CPU).
+        top = top_k_indices(sim, keep)
         values = np.take_along_axis(sim, top, axis=1)
         positive = values > 0
         local_rows = np.broadcast_to(np.arange(start, stop)[:, None], top.shape)
