@@ -20,14 +20,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from .._settings import StrictModel
 from .._validation import DataFileError, ParetorecError, check_file
-from ..config import DataConfig, StrictModel
-from ..data import Dataset, carve_validation, load_dataset, stratified_split
+from ..data import DataConfig, Dataset, stratified_split
 from ._features import FeatureSpec, TaskSpec, funnel_rows, funnel_tasks
 from ._ranker import MultiTaskRanker
 
-#: Dataset and split: per-user stratified train / test, validation carved from train
-#: (the same section as the Pareto config's).
+#: Dataset and split: a registered name or any events table, the split and its validation
+#: carving (the same section as the Pareto config's).
 DataSection = DataConfig
 
 
@@ -218,13 +218,9 @@ def build_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train, validation and test rows of ``config`` over ``dataset``."""
     data, rows = config.data, config.rows
-    split = carve_validation(
-        stratified_split(dataset, ratio=data.ratio, seed=data.seed),
-        ratio=data.validation_ratio,
-        seed=data.validation_seed,
-    )
-    if split.valid is None:  # carve_validation always sets it
-        raise RuntimeError("carve_validation returned no validation part")
+    _, split = data.splits(dataset)
+    if split.valid is None:  # every split of DataConfig carves a validation part
+        raise RuntimeError("DataConfig.splits returned no validation part")
     parts = {"train": split.train, "valid": split.valid, "test": split.test}
     if rows.kind == "interactions":
         train, valid, test = (part.interactions.reset_index(drop=True) for part in parts.values())
@@ -258,7 +254,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Load data, split, build rows, fit, evaluate on validation and test, save.
 
-    ``dataset`` overrides ``config.data.dataset`` (already loaded data, tests). With
+    ``dataset`` overrides ``config.data`` (already loaded data, tests). With
     ``save`` the model goes to ``<output_dir>/model`` and the result to
     ``<output_dir>/metrics.json``. Returns the result: row counts, validation and test
     metrics, the training history summary and timings. With ``config.refit`` the validation
@@ -269,9 +265,7 @@ def run_training(
         raise ParetorecError(f"config must be a TrainConfig, got {type(config).__name__}")
     started = time.perf_counter()
     if dataset is None:
-        dataset = load_dataset(
-            config.data.dataset, config.data.data_dir, download=config.data.download
-        )
+        dataset = config.data.load()
     elif not isinstance(dataset, Dataset):
         raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
     train_rows, valid_rows, test_rows = build_rows(config, dataset)
@@ -328,14 +322,21 @@ def run_training(
     return result
 
 
-def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> MultiTaskRanker:
+def fit_ranker(
+    settings: RankerSection,
+    dataset: Dataset,
+    train: Dataset,
+    *,
+    item_vectors: np.ndarray | None = None,
+) -> MultiTaskRanker:
     """Fit the ranker ``settings`` describe on the interactions of ``train`` alone.
 
     ``dataset`` supplies the user and item tables (features) and the id maps; ``train``
     (a part of it, same id maps) is all the ranker learns from: its funnel rows are split per
     user into a fitting part and an early-stopping part (unrated pairs of the latter avoid
     every pair of ``train``), and with ``settings.refit`` the ranker is trained again on the
-    whole of ``train`` for the epoch count early stopping chose.
+    whole of ``train`` for the epoch count early stopping chose. ``item_vectors``: frozen
+    item vectors (e.g. language-model vectors of the item text) the ranker reads.
     """
     if not isinstance(settings, RankerSection):
         raise ParetorecError(f"settings must be a RankerSection, got {type(settings).__name__}")
@@ -343,12 +344,14 @@ def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> Mul
     inner = stratified_split(train, ratio=settings.validation_ratio, seed=settings.validation_seed)
     fit_rows = _funnel(rows, inner.train, training=True, exclude=None, seed=rows.seed)
     valid_rows = _funnel(rows, inner.test, training=False, exclude=train, seed=rows.seed + 1)
-    ranker = settings.ranker(dataset).fit(fit_rows, valid_rows, dataset=dataset)
+    ranker = settings.ranker(dataset).fit(
+        fit_rows, valid_rows, dataset=dataset, item_vectors=item_vectors
+    )
     best = ranker.history.best_epoch
     if settings.refit and best is not None:
         params = {**ranker.get_params(), "epochs": best, "patience": None}
         whole = _funnel(rows, train, training=True, exclude=None, seed=rows.seed)
-        ranker = MultiTaskRanker(**params).fit(whole, dataset=dataset)
+        ranker = MultiTaskRanker(**params).fit(whole, dataset=dataset, item_vectors=item_vectors)
     return ranker
 
 

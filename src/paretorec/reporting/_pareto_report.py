@@ -91,6 +91,7 @@ def write_pareto_report(run: ParetoRun, directory: str | Path) -> Path:
         "objectives": list(run.objectives),
         "directions": run.directions,
         "summary": run.summary,
+        "features": run.features,
         "front": records,
         "compared": {name: front_records(run, name) for name in run.holdout if name != "full"},
         "config": run.config.model_dump(mode="json"),
@@ -136,6 +137,7 @@ td:first-child{{text-align:left}} figure{{display:inline-block;margin:.4rem}}
 <h1>Pareto front: {html.escape(run.config.name)}</h1>
 <p>Policies searched on validation (carved from training), re-evaluated on test.
 Objectives: {html.escape(objective_list)}.</p>
+{_features_html(run)}
 <h2>Summary (test)</h2><ul>{summary}</ul>
 <h2>Projections (test; compared fronts overlaid)</h2><div>{figures}</div>
 <h2>Front ({len(records)} policies)</h2>
@@ -145,6 +147,24 @@ Objectives: {html.escape(objective_list)}.</p>
     target = out / "report.html"
     target.write_text(page)
     return target
+
+
+def _features_html(run: ParetoRun) -> str:
+    """Where diversity, item groups and user groups came from (the config's choice)."""
+    features = getattr(run, "features", None) or {}
+    if not features:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(label)}: {html.escape(_fmt(features[key]))}</li>"
+        for key, label in (
+            ("data", "data"),
+            ("item_vectors", "ILD computed from"),
+            ("item_groups", "item groups (fair exposure, long-tail boost)"),
+            ("user_groups", "user groups (gap metrics)"),
+        )
+        if key in features
+    )
+    return f"<h2>Features from the data</h2><ul>{items}</ul>"
 
 
 def _fmt(value: Any) -> str:
