@@ -10,6 +10,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperCommand
 
 from ._validation import ParetorecError
 
@@ -31,6 +33,27 @@ err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"paretorec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Multi-objective recommendation with pretrained language models."""
+
+
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder holding the data set (or its parent folder)."),
@@ -48,7 +71,8 @@ def _friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ParetorecError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # escaped: messages quote user values such as 'gap[gender]' (not rich markup)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -232,10 +256,22 @@ def _progress_params(model: str) -> dict[str, Any]:
     return {}
 
 
-@app.command("bench")
+class _BenchCommand(TyperCommand):
+    """``bench --help`` lists the benchmarks (imported only when help is shown)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .benchmarks import BENCHMARKS
+
+        listing = "Benchmarks: " + ", ".join(sorted(BENCHMARKS)) + "."
+        if listing not in (self.help or ""):
+            self.help = f"{self.help or ''}\n\n{listing}"
+        super().format_help(ctx, formatter)
+
+
+@app.command("bench", cls=_BenchCommand)
 @_friendly_errors
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark name (see benchmarks/).")],
+    name: Annotated[str, typer.Argument(help="Benchmark name (listed above).")],
     output_dir: Annotated[Path, typer.Option(help="Where results JSON goes.")] = Path(
         "benchmarks/results"
     ),
