@@ -65,7 +65,9 @@ def read_artifact(directory: str | Path) -> tuple[dict[str, Any], dict[str, np.n
     manifest_path = source / MANIFEST
     if not manifest_path.is_file():
         raise DataFileError(f"path: no saved artifact at {source} (missing {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = _read_json(manifest_path)
+    if not isinstance(manifest, dict):
+        raise DataFileError(f"path: {manifest_path} is not a manifest (a JSON object)")
     for name, expected in manifest.items():
         file = source / name
         if not file.is_file():
@@ -75,6 +77,17 @@ def read_artifact(directory: str | Path) -> tuple[dict[str, Any], dict[str, np.n
             raise ChecksumError(
                 f"path: {file} is corrupt: sha256 {actual} does not match manifest {expected}"
             )
-    config = json.loads((source / "config.json").read_text())
+    config = _read_json(source / "config.json")
     tensors = load_file(str(source / "tensors.safetensors"))
     return config, tensors
+
+
+def _read_json(path: Path) -> Any:
+    """Parsed JSON of ``path``; a truncated or garbled file is named in the error."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFileError(
+            f"path: {path} is not valid JSON ({exc}); the artifact is truncated or "
+            "corrupt: save it again"
+        ) from None

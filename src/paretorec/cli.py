@@ -10,6 +10,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperCommand
 
 from ._validation import ParetorecError
 
@@ -31,6 +33,27 @@ err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"paretorec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Multi-objective recommendation with pretrained language models."""
+
+
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder holding the data set (or its parent folder)."),
@@ -48,7 +71,8 @@ def _friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ParetorecError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # escaped: messages quote user values such as 'gap[gender]' (not rich markup)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -87,17 +111,87 @@ def data_list() -> None:
 @data_app.command("info")
 @_friendly_errors
 def data_info(
-    name: Annotated[str, typer.Argument(help="Data set name, e.g. movielens-100k.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="A registered data set (movielens-100k), an events file (CSV, TSV, Parquet, "
+            "JSON Lines; compressed too; columns guessed), or a TOML config (its [data])."
+        ),
+    ],
     data_dir: DataDir = None,
     download: Download = False,
 ) -> None:
-    """Load a data set and print its size and tables."""
-    from .data import load_dataset
+    """Load a data set and print what was understood: counts, columns, labels, time, gaps."""
+    from .data import describe_dataset
 
-    dataset = load_dataset(name, data_dir, download=download)
+    settings = _data_config(name, data_dir, download)
+    dataset = settings.load()
+    info = describe_dataset(dataset)
     console.print(repr(dataset), markup=False)
-    console.print(f"item columns: {list(dataset.items.columns)}")
-    console.print(f"user columns: {list(dataset.users.columns)}")
+    console.print(f"source: {settings.describe()}", markup=False)
+    console.print(
+        f"sparsity {info['sparsity']:.4%} (density {info['density']:.4%}); median "
+        f"{info['interactions_per_user_median']:g} interactions per user; "
+        f"{info['repeat_events']:,} repeat (user, item) events",
+        markup=False,
+    )
+    for label, stats in info["labels"].items():
+        console.print(
+            f"label {label}: {stats['min']:g} to {stats['max']:g}, mean {stats['mean']:.3f}, "
+            f"{stats['distinct']} distinct values",
+            markup=False,
+        )
+    if "timestamps" in info:
+        span = info["timestamps"]
+        shown = (
+            f"{span['from']} to {span['to']}"
+            if "from" in span
+            else f"{span['min']:g} to {span['max']:g}"
+        )
+        console.print(f"timestamps: {shown}", markup=False)
+    else:
+        console.print("timestamps: none (temporal and leave-one-out splits use row order)")
+    console.print(f"item columns: {info['item_columns']}", markup=False)
+    console.print(f"user columns: {info['user_columns']}", markup=False)
+    without_text = info["items_without_text"]
+    console.print(
+        "items without text: "
+        + (
+            "no text column" if without_text is None else f"{without_text:,} of {dataset.n_items:,}"
+        ),
+        markup=False,
+    )
+    console.print(
+        f"items without interactions: {info['items_without_interactions']:,}; users without "
+        f"interactions: {info['users_without_interactions']:,}",
+        markup=False,
+    )
+
+
+def _data_config(spec: str, data_dir: Path | None = None, download: bool = False) -> Any:
+    """A ``DataConfig`` from a registered name, an events file or a TOML config's [data]."""
+    from ._settings import read_toml
+    from .data import DataConfig, list_datasets
+
+    override: dict[str, Any] = {"data_dir": str(data_dir)} if data_dir is not None else {}
+    if download:
+        override["download"] = True
+    if spec in list_datasets():
+        return DataConfig.from_dict({"name": spec, **override}, source="--data")
+    path = Path(spec)
+    if path.suffix.lower() == ".toml":
+        raw = read_toml(path)
+        section = raw.get("data", raw if "name" in raw or "path" in raw else None)
+        if not isinstance(section, dict):
+            raise ParetorecError(f"config: {path} has no [data] section")
+        return DataConfig.from_dict({**section, **override}, source=f"{path} [data]")
+    looks_like_file = path.exists() or any(
+        part in {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".tab"}
+        for part in (s.lower() for s in path.suffixes)
+    )
+    if looks_like_file:
+        return DataConfig.from_dict({"path": spec, **override}, source="--data")
+    return DataConfig.from_dict({"name": spec, **override}, source="--data")
 
 
 @data_app.command("download")
@@ -121,36 +215,84 @@ def data_download(
 @_friendly_errors
 def evaluate(
     model: Annotated[
-        str, typer.Option(help="Candidate model (random, popularity, itemknn, ease, bpr).")
+        str,
+        typer.Option(help="Candidate model (random, popularity, itemknn, ease, bpr, sequential)."),
     ] = "ease",
-    dataset: Annotated[str, typer.Option(help="Data set name.")] = "movielens-100k",
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            "--dataset",
+            help="A registered data set, an events file (columns guessed) or a TOML config "
+            "whose [data] section (table, mapping, split) is used.",
+        ),
+    ] = "movielens-100k",
     k: Annotated[int, typer.Option(help="List length.")] = 10,
     ratio: Annotated[
-        float, typer.Option(help="Per-user training share (stratified split).")
-    ] = 0.75,
-    seed: Annotated[int, typer.Option(help="Split seed.")] = 42,
+        float | None, typer.Option(help="Training share (default: the config's, else 0.75).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Split seed (default: the config's).")] = None,
     data_dir: DataDir = None,
     download: Download = False,
 ) -> None:
-    """Fit one candidate model on a per-user stratified split and print every metric."""
-    from ._validation import check_positive_int
-    from .data import load_dataset, stratified_split
+    """Fit one candidate model on the data's split (per-user stratified by default) and
+    print every metric."""
+    from ._validation import check_fraction, check_positive_int
     from .evaluation import evaluate_ranking
     from .models import create_model
 
     k = check_positive_int(k, "k")
-    data = load_dataset(dataset, data_dir, download=download)
-    split = stratified_split(data, ratio=ratio, seed=seed)
-    fitted = create_model(model).fit(split.train)
+    settings = _data_config(data, data_dir, download)
+    update: dict[str, Any] = {}
+    if ratio is not None:
+        update["ratio"] = check_fraction(ratio, "ratio")
+    if seed is not None:
+        update["seed"] = seed
+    if update:
+        settings = settings.model_copy(update=update)
+    candidate = create_model(model, **_progress_params(model))  # parameters checked first
+    dataset = settings.load()
+    split, _ = settings.splits(dataset)
+    console.print(
+        f"{settings.describe()}: train {split.train.n_interactions:,} / test "
+        f"{split.test.n_interactions:,}; fitting {model} ...",
+        markup=False,
+    )
+    fitted = candidate.fit(split.train)
     result = evaluate_ranking(fitted, split.test, k=k, progress=True)
     for name, value in result.metrics.items():
         console.print(f"{name:>24s}  {value:.4f}")
 
 
-@app.command("bench")
+def _progress_params(model: str) -> dict[str, Any]:
+    """Progress-bar settings of models that train for minutes (they print per epoch)."""
+    import inspect
+
+    from .models import get_model_class
+
+    parameters = inspect.signature(get_model_class(model).__init__).parameters
+    for name in ("show_progress", "progress"):
+        if name in parameters:
+            return {name: True}
+    return {}
+
+
+class _BenchCommand(TyperCommand):
+    """``bench --help`` lists the benchmarks (imported only when help is shown)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .benchmarks import BENCHMARKS
+
+        listing = "Benchmarks: " + ", ".join(sorted(BENCHMARKS)) + "."
+        if listing not in (self.help or ""):
+            self.help = f"{self.help or ''}\n\n{listing}"
+        super().format_help(ctx, formatter)
+
+
+@app.command("bench", cls=_BenchCommand)
 @_friendly_errors
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark name (see benchmarks/).")],
+    name: Annotated[str, typer.Argument(help="Benchmark name (listed above).")],
     output_dir: Annotated[Path, typer.Option(help="Where results JSON goes.")] = Path(
         "benchmarks/results"
     ),
@@ -187,6 +329,7 @@ def pareto(
         Path | None, typer.Option(help="Run folder (default: the config's output_dir).")
     ] = None,
     n_trials: Annotated[int | None, typer.Option(help="Override search.n_trials.")] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Search policies for the Pareto front, check it on test, write the run folder."""
     from .config import ParetoConfig
@@ -201,6 +344,9 @@ def pareto(
             update={"n_trials": check_positive_int(n_trials, "n_trials")}
         )
         settings = settings.model_copy(update={"search": search})
+    if data_dir is not None:
+        data = settings.data.model_copy(update={"data_dir": str(data_dir)})
+        settings = settings.model_copy(update={"data": data})
     run = run_pareto(settings, output_dir=output_dir, console=console)
     print_front(run, console=console)
     report = write_pareto_report(run, run.output_dir or settings.output_dir)

@@ -2,60 +2,28 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from ._validation import DataFileError, ParetorecError, check_file
+from ._settings import StrictModel, first_error, read_toml
+from ._validation import ParetorecError
+from .data import DataConfig
+from .multitask import RankerSection
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-
-class StrictModel(BaseModel):
-    """Base of every config section: frozen, unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def from_toml(cls: type[_Config], path: str | Path) -> _Config:
-        """Read and validate a TOML file; errors name the file and the field."""
-        return cls.from_dict(read_toml(path), source=str(path))
-
-    @classmethod
-    def from_dict(cls: type[_Config], raw: dict[str, Any], source: str = "config") -> _Config:
-        """Validate ``raw``; errors are one :class:`ParetorecError` naming the field."""
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ParetorecError(f"{source}: {first_error(exc)}") from None
-
-
-_Config = TypeVar("_Config", bound=StrictModel)
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """The parsed TOML file ``path`` (argument name ``config`` in errors)."""
-    file = check_file(path, "config")
-    try:
-        return tomllib.loads(file.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(f"config: {file} is not valid TOML: {exc}") from exc
-
-
-class DataConfig(StrictModel):
-    dataset: str = "movielens-100k"
-    data_dir: str | None = None
-    download: bool = False
-    split: Literal["stratified"] = "stratified"
-    ratio: float = Field(0.75, gt=0, lt=1)
-    seed: int = 42
-    validation_ratio: float = Field(0.8, gt=0, lt=1)
-    validation_seed: int = 1
+__all__ = [
+    "CandidatesConfig",
+    "ConstraintConfig",
+    "DataConfig",
+    "ObjectivesConfig",
+    "ParetoConfig",
+    "ParetorecError",
+    "SearchConfig",
+    "SpaceConfig",
+    "StrictModel",
+    "first_error",
+    "read_toml",
+]
 
 
 class CandidatesConfig(StrictModel):
@@ -67,7 +35,12 @@ class CandidatesConfig(StrictModel):
 class ObjectivesConfig(StrictModel):
     names: tuple[str, ...] = ("ndcg", "ild", "coverage", "novelty")
     k: int = Field(10, gt=0)
-    item_vectors: Literal["genres"] = "genres"
+    #: diversity vectors: "auto", "text", "model", "none" or an item column (see
+    #: paretorec.pareto._features)
+    item_vectors: str = "auto"
+    #: fair-exposure / long-tail group: "long_tail" or "COLUMN=VALUE"
+    item_groups: str = "long_tail"
+    #: user columns whose groups get a gap[NAME] objective available
     user_groups: tuple[str, ...] = ()
 
 
@@ -112,39 +85,12 @@ class ParetoConfig(StrictModel):
     objectives: ObjectivesConfig = ObjectivesConfig()
     search: SearchConfig = SearchConfig()
     #: Optional multi-task ranker whose task predictions policies fuse with the candidate
-    #: score: a :class:`paretorec.multitask.RankerSection` (``[ranker]`` in TOML).
-    ranker: Any = None
+    #: score (``[ranker]`` in TOML).
+    ranker: RankerSection | None = None
 
     @field_validator("ranker", mode="before")
     @classmethod
     def _check_ranker(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        from .multitask import RankerSection  # multitask imports this module
-
-        if isinstance(value, RankerSection):
+        if value is None or isinstance(value, (RankerSection, dict)):
             return value
-        if not isinstance(value, dict):
-            raise ValueError(f"must be a table of ranker settings, got {value!r}")
-        try:
-            return RankerSection.model_validate(value)
-        except ValidationError as exc:
-            raise ValueError(first_error(exc)) from None
-
-
-def first_error(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        got = error.get("input")
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            problems.append(f"unknown field {where!r}")
-        elif error["type"] == "value_error":  # our own checks: the message names the value
-            message = message.removeprefix("Value error, ")
-            problems.append(f"field {where!r}: {message}" if where else message)
-        elif not where:  # the whole document, e.g. not a table
-            problems.append(f"{message}, got {got!r}")
-        else:
-            problems.append(f"field {where!r}: {message}, got {got!r}")
-    return "; ".join(problems)
+        raise ValueError(f"must be a table of ranker settings, got {value!r}")

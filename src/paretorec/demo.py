@@ -42,6 +42,12 @@ DEMO_RANKER: dict[str, Any] = ML100K_RANKER.model_dump()
 DEMO_RANKER_QUICK: dict[str, Any] = ML100K_RANKER_QUICK.model_dump()
 
 COLD_COLUMNS = ("warm_ndcg@10", "warm_recall@10", "cold_ndcg@10", "cold_recall@10")
+#: The cold-start report's plots: what text buys on cold items against warm accuracy.
+COLD_PLOTS = (
+    ("warm_ndcg@10", "cold_ndcg@10", "nDCG@10: warm vs cold items"),
+    ("warm_recall@10", "cold_recall@10", "Recall@10: warm vs cold items"),
+    ("warm_ndcg@10", "warm_recall@10", "Warm items: nDCG@10 vs recall@10"),
+)
 
 
 def run_demo(
@@ -106,6 +112,7 @@ def run_demo(
         title="paretorec demo: warm vs cold items (MovieLens-100k cold-item split)",
         rows=cold_rows,
         columns=COLD_COLUMNS,
+        plots=COLD_PLOTS,
         notes=[
             "10 % of the items are held out of training entirely (seed 0); the other "
             "interactions are split per user 75/25.",

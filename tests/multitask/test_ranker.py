@@ -535,8 +535,8 @@ BAD_SECTIONS = [
     ({"sources": ["click"]}, "got 'click'; binary tasks: ['engage', 'like']"),
     ({"rows": {"kind": "interactions"}}, "rows.kind must be 'funnel'"),
     ({"trainer": {"monitor_task": "x"}}, "monitor_task must be one of"),
-    ({"validation_ratio": 1.5}, "field 'ranker': field 'validation_ratio': Input should be less"),
-    ({"epochs": 3}, "unknown field 'epochs'"),
+    ({"validation_ratio": 1.5}, "field 'ranker.validation_ratio': Input should be less"),
+    ({"epochs": 3}, "unknown field 'ranker.epochs'"),
 ]
 
 

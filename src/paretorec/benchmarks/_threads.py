@@ -23,21 +23,6 @@ from typing import Any
 from .._threads import available_cores
 from ._harness import make_result, print_rows, write_result
 
-#: The ranker timed: the MMoE of examples/train_ml100k_mmoe.toml, fixed epochs, no
-#: early stopping (every epoch costs the same work).
-RANKER = {
-    "architecture": "mmoe",
-    "embedding_dim": 32,
-    "embedding_dropout": 0.1,
-    "tower_units": (32,),
-    "features": None,
-    "strategy": "uncertainty",
-    "batch_size": 1024,
-    "lr": 0.002,
-    "patience": None,
-    "seed": 0,
-}
-
 
 def _burn(stop: Any) -> None:  # pragma: no cover - runs in a child process
     x = 0
@@ -50,13 +35,16 @@ def _worker(threads: int | None, epochs: int, data_dir: str | None) -> dict[str,
     """One timed fit in this (fresh) process: ``threads`` None means paretorec's default."""
     from .._threads import configure_threads
     from ..data import load_dataset, stratified_split
-    from ..multitask import MultiTaskRanker, funnel_rows
+    from ..multitask import ML100K_RANKER, funnel_rows
 
     applied = configure_threads(threads)
     dataset = load_dataset("movielens-100k", data_dir)
     train = stratified_split(dataset, ratio=0.75, seed=42).train
     rows = funnel_rows(train, negatives_per_positive=1, seed=0)
-    ranker = MultiTaskRanker(**{**RANKER, "epochs": epochs})
+    # the shared MovieLens-100k ranker, for a fixed number of epochs (no early stopping):
+    # every epoch then costs the same work
+    trainer = ML100K_RANKER.trainer.model_copy(update={"epochs": epochs, "patience": None})
+    ranker = ML100K_RANKER.model_copy(update={"trainer": trainer}).ranker(dataset)
     ranker.fit(rows, dataset=dataset)
     seconds = [record.seconds for record in ranker.history.epochs]
     return {"threads": applied, "epoch_seconds": seconds, "rows": len(rows)}
@@ -106,7 +94,7 @@ def run(
             times[name] += result["epoch_seconds"]
             applied[name] = result["threads"]
             print(f"repeat {repeat + 1}/{repeats} {name}: {result['epoch_seconds']}", flush=True)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": name,
             "threads": applied[name],

@@ -1,5 +1,6 @@
 """Data layer: the dataset object, loaders and registry, downloads, splits, sampling."""
 
+from ._config import ColumnsConfig, DataConfig, SideTableConfig
 from ._dataset import DUPLICATE_POLICIES, ITEM, TIMESTAMP, USER, Dataset
 from ._download import (
     DATASETS,
@@ -25,10 +26,12 @@ from ._splits import (
     carve_validation,
     cold_item_split,
     leave_one_out,
+    merge_parts,
     random_split,
     stratified_split,
     temporal_split,
 )
+from ._tables import SideTable, describe_dataset, load_events, read_side_table, read_table
 
 __all__ = [
     "DATASETS",
@@ -36,23 +39,32 @@ __all__ = [
     "ITEM",
     "TIMESTAMP",
     "USER",
+    "ColumnsConfig",
+    "DataConfig",
     "Dataset",
     "DatasetSource",
+    "SideTable",
+    "SideTableConfig",
     "SimulatedFunnel",
     "Split",
     "carve_validation",
     "cold_item_split",
     "dataset_layout",
+    "describe_dataset",
     "download_dataset",
     "leave_one_out",
     "list_datasets",
     "load_amazon_scientific",
     "load_dataset",
+    "load_events",
     "load_movielens_1m",
     "load_movielens_100k",
     "load_table",
     "locate_dataset",
+    "merge_parts",
     "random_split",
+    "read_side_table",
+    "read_table",
     "register_dataset",
     "sample_negatives",
     "simulate_funnel",

@@ -18,13 +18,21 @@ import pandas as pd
 
 from .._validation import DataFileError, ParetorecError, check_file
 from ._dataset import Dataset, DuplicatePolicy
+from ._tables import read_table
 
 Loader = Callable[..., Dataset]
 _REGISTRY: dict[str, Loader] = {}
 
 
 def register_dataset(name: str) -> Callable[[Loader], Loader]:
-    """Decorator adding a loader ``fn(folder: Path, **options) -> Dataset`` to the registry."""
+    """Decorator adding a loader ``fn(folder: Path, **options) -> Dataset`` to the registry.
+
+    :func:`load_dataset` then finds the folder: ``data_dir`` itself or ``data_dir/<name>``,
+    else ``$PARETOREC_DATA_DIR/<name>``, else the cache's ``<name>`` folder (names with a
+    :data:`~paretorec.data.DATASETS` entry use their pinned layout instead).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ParetorecError(f"name must be a non-empty string, got {name!r}")
 
     def decorate(fn: Loader) -> Loader:
         _REGISTRY[name] = fn
@@ -48,31 +56,60 @@ def load_dataset(
 
     Files are looked for in ``data_dir`` (the dataset folder or its parent), then
     ``$PARETOREC_DATA_DIR``, then the user cache; ``download=True`` fetches the official
-    release (sha256-verified) into the cache when none has them.
+    release (sha256-verified) into the cache when none has them. An explicit ``data_dir``
+    wins: when it is given and does not hold the data, the error says so instead of
+    silently reading another copy.
     """
     if name not in _REGISTRY:
         raise ParetorecError(f"dataset must be one of {', '.join(list_datasets())}; got {name!r}")
-    from ._download import locate_dataset
+    from ._download import DATASETS, locate_dataset
 
-    folder = locate_dataset(name, data_dir, download=download)
+    if name in DATASETS:
+        folder = locate_dataset(name, data_dir, download=download)
+        if data_dir is not None and not _inside(folder, Path(data_dir)):
+            raise DataFileError(
+                f"data_dir: {data_dir} does not hold {name!r} (it was found only in {folder}); "
+                "the explicit data_dir wins over $PARETOREC_DATA_DIR: fix it or leave it out"
+            )
+    else:
+        folder = _registered_folder(name, data_dir)
     return _REGISTRY[name](Path(folder), **options)
 
 
-# --------------------------------------------------------------------------- generic
-def read_table(path: str | Path, *, name: str = "path", **read_options: Any) -> pd.DataFrame:
-    """Read a CSV/TSV (by extension) or Parquet file with a clear error on failure."""
-    file = check_file(path, name)
-    suffix = "".join(file.suffixes[-2:]).lower()
+def _inside(folder: Path, root: Path) -> bool:
     try:
-        if suffix.endswith(".parquet") or suffix.endswith(".pq"):
-            return pd.read_parquet(file)
-        if suffix.endswith((".tsv", ".tsv.gz", ".tab")):
-            read_options.setdefault("sep", "\t")
-        return pd.read_csv(file, **read_options)
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataFileError(f"{name}: cannot parse {file}: {exc}") from exc
+        Path(folder).resolve().relative_to(root.expanduser().resolve())
+    except ValueError:
+        return False
+    return True
 
 
+def _registered_folder(name: str, data_dir: str | Path | None) -> Path:
+    """The folder of a user-registered data set (no pinned layout): see register_dataset."""
+    import os
+
+    from ._download import DATA_DIR_ENV, default_cache_dir
+
+    places: list[Path] = []
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        places += [root / name, root]
+    else:
+        env = os.environ.get(DATA_DIR_ENV, "").strip()
+        if env:
+            places.append(Path(env).expanduser() / name)
+        places.append(default_cache_dir() / name)
+    for place in places:
+        if place.is_dir():
+            return place
+    raise DataFileError(
+        f"name: dataset {name!r} (a registered loader) needs its folder; looked in "
+        f"{', '.join(str(p) for p in places)}. Pass data_dir=... (command line: --data-dir) "
+        f"or put the files in ${DATA_DIR_ENV}/{name}/"
+    )
+
+
+# --------------------------------------------------------------------------- generic
 def load_table(
     path: str | Path,
     *,
@@ -84,7 +121,7 @@ def load_table(
     label_ranges: dict[str, tuple[float, float]] | None = None,
     read_options: Mapping[str, Any] | None = None,
 ) -> Dataset:
-    """Load interactions from a CSV/TSV/Parquet file through a column mapping.
+    """Load interactions from a CSV/TSV/Parquet/JSON Lines file through a column mapping.
 
     ``columns`` maps the roles ``user`` and ``item`` (required), ``timestamp`` (optional)
     and ``labels`` (optional list) to column names of the file, e.g.

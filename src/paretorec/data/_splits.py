@@ -184,3 +184,14 @@ def carve_validation(
     """Split ``split.train`` (stratified by user or item) into a smaller train and a validation."""
     inner = stratified_split(split.train, ratio=ratio, seed=seed, filter_by=filter_by)
     return Split(train=inner.train, test=split.test, valid=inner.test, cold_items=split.cold_items)
+
+
+def merge_parts(first: Dataset, second: Dataset) -> Dataset:
+    """The interactions of two parts of one dataset (same id maps) as one part."""
+    import pandas as pd
+
+    if first.user_ids is not second.user_ids or first.item_ids is not second.item_ids:
+        raise ParetorecError("merge_parts needs two parts of the same dataset (same id maps)")
+    return first.with_interactions(
+        pd.concat([first.interactions, second.interactions], ignore_index=True)
+    )

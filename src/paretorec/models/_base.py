@@ -229,8 +229,21 @@ def get_model_class(name: str) -> type[CandidateModel]:
 
 
 def create_model(name: str, **params: Any) -> CandidateModel:
-    """Instantiate a registered candidate model by name."""
-    return get_model_class(name)(**params)
+    """Instantiate a registered candidate model by name; unknown parameters are named
+    together with the valid ones."""
+    import inspect
+
+    cls = get_model_class(name)
+    signature = inspect.signature(cls.__init__)
+    accepted = [p for p in signature.parameters if p != "self"]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    unknown = sorted(set(params) - set(accepted))
+    if unknown and not takes_any:
+        raise ParetorecError(
+            f"{name} has no parameter(s) {', '.join(repr(u) for u in unknown)}; valid "
+            f"parameters: {', '.join(accepted) or 'none'}"
+        )
+    return cls(**params)
 
 
 def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarray) -> None:

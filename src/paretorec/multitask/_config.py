@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from .._settings import StrictModel
 from .._validation import DataFileError, ParetorecError, check_file
-from ..config import DataConfig, StrictModel
-from ..data import Dataset, carve_validation, load_dataset, stratified_split
+from ..data import DataConfig, Dataset, stratified_split
 from ._features import FeatureSpec, TaskSpec, funnel_rows, funnel_tasks
 from ._ranker import MultiTaskRanker
 
-#: Dataset and split: per-user stratified train / test, validation carved from train
-#: (the same section as the Pareto config's).
+#: Dataset and split: a registered name or any events table, the split and its validation
+#: carving (the same section as the Pareto config's).
 DataSection = DataConfig
 
 
@@ -219,13 +219,9 @@ def build_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train, validation and test rows of ``config`` over ``dataset``."""
     data, rows = config.data, config.rows
-    split = carve_validation(
-        stratified_split(dataset, ratio=data.ratio, seed=data.seed),
-        ratio=data.validation_ratio,
-        seed=data.validation_seed,
-    )
-    if split.valid is None:  # carve_validation always sets it
-        raise RuntimeError("carve_validation returned no validation part")
+    _, split = data.splits(dataset)
+    if split.valid is None:  # every split of DataConfig carves a validation part
+        raise RuntimeError("DataConfig.splits returned no validation part")
     parts = {"train": split.train, "valid": split.valid, "test": split.test}
     if rows.kind == "interactions":
         train, valid, test = (part.interactions.reset_index(drop=True) for part in parts.values())
@@ -259,7 +255,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Load data, split, build rows, fit, evaluate on validation and test, save.
 
-    ``dataset`` overrides ``config.data.dataset`` (already loaded data, tests). With
+    ``dataset`` overrides ``config.data`` (already loaded data, tests). With
     ``save`` the model goes to ``<output_dir>/model`` and the result to
     ``<output_dir>/metrics.json``. Returns the result: row counts, validation and test
     metrics, the training history summary and timings. With ``config.refit`` the validation
@@ -270,9 +266,7 @@ def run_training(
         raise ParetorecError(f"config must be a TrainConfig, got {type(config).__name__}")
     started = time.perf_counter()
     if dataset is None:
-        dataset = load_dataset(
-            config.data.dataset, config.data.data_dir, download=config.data.download
-        )
+        dataset = config.data.load()
     elif not isinstance(dataset, Dataset):
         raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
     train_rows, valid_rows, test_rows = build_rows(config, dataset)
@@ -329,7 +323,13 @@ def run_training(
     return result
 
 
-def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> MultiTaskRanker:
+def fit_ranker(
+    settings: RankerSection,
+    dataset: Dataset,
+    train: Dataset,
+    *,
+    item_vectors: np.ndarray | None = None,
+) -> MultiTaskRanker:
     """Fit the ranker ``settings`` describe on the interactions of ``train`` alone.
 
     ``dataset`` supplies the user and item tables (features) and the id maps; ``train``
@@ -337,6 +337,8 @@ def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> Mul
     user into a fitting part and an early-stopping part (unrated pairs of the latter avoid
     every pair of ``train``), and with ``settings.refit`` the ranker is trained again on the
     whole of ``train`` for the epoch count early stopping chose (:func:`fit_with_refit`).
+    ``item_vectors``: frozen item vectors (e.g. language-model vectors of the item text) the
+    ranker reads.
     """
     if not isinstance(settings, RankerSection):
         raise ParetorecError(f"settings must be a RankerSection, got {type(settings).__name__}")
@@ -354,6 +356,7 @@ def fit_ranker(settings: RankerSection, dataset: Dataset, train: Dataset) -> Mul
         valid_rows,
         dataset=dataset,
         refit_rows=whole if settings.refit else None,
+        item_vectors=item_vectors,
     )
     return ranker
 
@@ -366,16 +369,18 @@ def fit_with_refit(
     dataset: Dataset,
     refit_rows: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     refit_without_early_stop: bool = False,
+    item_vectors: np.ndarray | None = None,
 ) -> tuple[MultiTaskRanker, MultiTaskRanker]:
     """Fit ``ranker`` on ``fit_rows`` (early stopping on ``valid_rows``), then, with
     ``refit_rows`` (rows, or a function building them), train a fresh copy on those rows
     for the epoch count early stopping chose (``paretorec train`` with ``refit = true``).
 
-    Returns ``(early_stopped, final)``; they are the same object without a refit. When early
+    ``item_vectors`` reach both fits. Returns ``(early_stopped, final)``; they are the same
+    object without a refit. When early
     stopping chose no epoch (no patience), the refit runs every epoch fitted with
     ``refit_without_early_stop`` and is skipped otherwise.
     """
-    ranker.fit(fit_rows, valid_rows, dataset=dataset)
+    ranker.fit(fit_rows, valid_rows, dataset=dataset, item_vectors=item_vectors)
     history = ranker.history
     epochs = history.best_epoch
     if epochs is None and refit_without_early_stop:
@@ -384,7 +389,7 @@ def fit_with_refit(
         return ranker, ranker
     rows = refit_rows() if callable(refit_rows) else refit_rows
     params = {**ranker.get_params(), "epochs": epochs, "patience": None}
-    return ranker, MultiTaskRanker(**params).fit(rows, dataset=dataset)
+    return ranker, MultiTaskRanker(**params).fit(rows, dataset=dataset, item_vectors=item_vectors)
 
 
 def evaluate_ranker(

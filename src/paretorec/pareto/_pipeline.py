@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 
+from .._validation import ParetorecError
 from ..config import ParetoConfig, SpaceConfig
-from ..data import Dataset, carve_validation, load_dataset, stratified_split
+from ..data import Dataset
 from ..models import create_model
 from ..ranking import CandidateSet, ItemContext, Policy
+from ._features import (
+    ItemFeatureChoice,
+    check_user_groups,
+    choose_item_features,
+    has_item_embeddings,
+    item_groups,
+    item_vectors,
+)
 from ._front import Normalization, ParetoFront
-from ._objectives import PolicyEvaluator
+from ._objectives import PolicyEvaluator, objective_direction
 from ._search import Constraint, HoldoutCheck, SearchResult, SearchSpace, holdout_check, run_search
 
 
@@ -34,6 +43,8 @@ class ParetoRun:
     ranker_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the plain candidate ranking (the default policy) on test
     baseline_test: dict[str, float] = field(default_factory=dict)
+    #: what the data features were made of: item vectors (ILD), item groups, user groups
+    features: dict[str, Any] = field(default_factory=dict)
 
     def front_policies(self, space: str = "full") -> list[Policy]:
         return self.searches[space].front_policies()
@@ -66,12 +77,15 @@ def _evaluator(
     train: Dataset,
     target: Dataset,
     config: ParetoConfig,
+    choice: ItemFeatureChoice,
     vectors: Any,
     console: Console,
 ) -> tuple[PolicyEvaluator, dict[str, float] | None]:
     """The evaluator of policies on ``target``, everything fitted on ``train`` alone; with a
     ranker configured, also its task metrics on ``target``."""
     model = create_model(config.candidates.model, **config.candidates.params).fit(train)
+    if choice.vectors == "model":  # the candidate model's own embeddings, fitted on train
+        vectors = item_vectors(dataset, choice, model)
     relevant_all = target.to_csr()
     users = np.flatnonzero((np.diff(relevant_all.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
     candidates = CandidateSet.from_model(model, users, config.candidates.n_candidates)
@@ -80,7 +94,10 @@ def _evaluator(
         from ..multitask import evaluate_ranker, fit_ranker
 
         started = time.perf_counter()
-        ranker = fit_ranker(config.ranker, dataset, train)
+        # Item columns reach the ranker through its inferred features; text vectors are
+        # passed as its frozen item vectors (the same choice the diversity objective uses).
+        ranker_vectors = vectors if choice.vectors == "text" else None
+        ranker = fit_ranker(config.ranker, dataset, train, item_vectors=ranker_vectors)
         predicted = ranker.predict_pairs(candidates.users, candidates.items)
         candidates = CandidateSet(
             users=candidates.users,
@@ -95,6 +112,9 @@ def _evaluator(
             f"{time.perf_counter() - started:.1f}s; on this split's held-out part: {shown}"
         )
     context = ItemContext.from_training(model.seen, vectors)
+    groups_of_items = item_groups(dataset, choice)
+    if groups_of_items is not None:
+        context = replace(context, groups=groups_of_items)
     groups = {name: dataset.users[name].to_numpy()[users] for name in config.objectives.user_groups}
     evaluator = PolicyEvaluator(
         candidates=candidates,
@@ -107,34 +127,100 @@ def _evaluator(
     return evaluator, ranker_metrics
 
 
+def check_pareto_config(config: ParetoConfig, dataset: Dataset) -> ItemFeatureChoice:
+    """Everything checkable before any fitting: objectives, features, model, ranker."""
+    for name in config.objectives.names:
+        objective_direction(name)
+        if name.startswith("gap[") and name[4:-1] not in config.objectives.user_groups:
+            raise ParetorecError(
+                f"objectives.names: {name!r} needs {name[4:-1]!r} in objectives.user_groups"
+            )
+    check_user_groups(dataset, config.objectives.user_groups)
+    if config.candidates.n_candidates < config.objectives.k:
+        raise ParetorecError(
+            f"candidates.n_candidates ({config.candidates.n_candidates}) must be at least "
+            f"objectives.k ({config.objectives.k})"
+        )
+    create_model(config.candidates.model, **config.candidates.params)  # parameters checked
+    if config.ranker is not None:
+        rating = config.ranker.rows.rating_column
+        if rating not in dataset.label_columns:
+            raise ParetorecError(
+                f"ranker.rows.rating_column: the funnel ranker reads ratings from {rating!r}, "
+                f"which the data does not have (labels: {list(dataset.label_columns) or 'none'})"
+            )
+        config.ranker.ranker(dataset)  # features resolved against the data
+    return choose_item_features(
+        dataset,
+        config.objectives.item_vectors,
+        config.objectives.item_groups,
+        model_has_embeddings=has_item_embeddings(config.candidates.model),
+    )
+
+
+def _without_ild(config: ParetoConfig, console: Console) -> ParetoConfig:
+    """Drop the ILD objective and the similarity re-rankers when there are no item vectors."""
+    names = tuple(n for n in config.objectives.names if n != "ild")
+    console.print(
+        "  diversity unavailable: the data has no multi-valued or categorical item column, "
+        "no item text, and the candidate model no item embeddings; the 'ild' objective and "
+        "the mmr / dpp re-rankers are dropped"
+    )
+
+    def plain(space: SpaceConfig) -> SpaceConfig:
+        kept = tuple(r for r in space.rerankers if r not in ("mmr", "dpp")) or ("none",)
+        return space.model_copy(update={"rerankers": kept})
+
+    search = config.search.model_copy(
+        update={
+            "space": plain(config.search.space),
+            "compare": {k: plain(v) for k, v in config.search.compare.items()},
+        }
+    )
+    objectives = config.objectives.model_copy(update={"names": names})
+    return config.model_copy(update={"objectives": objectives, "search": search})
+
+
 def run_pareto(
     config: ParetoConfig,
     *,
     output_dir: str | Path | None = None,
     console: Console | None = None,
     progress: bool = True,
+    dataset: Dataset | None = None,
 ) -> ParetoRun:
-    """Search policies on validation (carved from training), then re-check on test."""
+    """Search policies on validation (carved from training), then re-check on test.
+
+    ``dataset`` overrides ``config.data`` (already loaded data). The whole config is
+    checked against the data before anything is fitted.
+    """
     console = console or Console()
+    data_config = config.data
+    if dataset is None:
+        dataset = data_config.load()
+    elif not isinstance(dataset, Dataset):
+        raise ParetorecError(f"dataset must be a paretorec Dataset, got {type(dataset).__name__}")
+    choice = check_pareto_config(config, dataset)  # before anything is fitted
+    if choice.vectors == "none" and "ild" in config.objectives.names:
+        config = _without_ild(config, console)
     out = Path(output_dir or config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data_config = config.data
-    dataset = load_dataset(data_config.dataset, data_config.data_dir, download=data_config.download)
-    split = stratified_split(dataset, ratio=data_config.ratio, seed=data_config.seed)
-    inner = carve_validation(
-        split, ratio=data_config.validation_ratio, seed=data_config.validation_seed
-    )
-    assert inner.valid is not None
-    vectors, _ = dataset.item_multi_hot("genres")
+    split, inner = data_config.splits(dataset)
+    if inner.valid is None:  # every split of DataConfig carves a validation part
+        raise RuntimeError("DataConfig.splits returned no validation part")
+    vectors = item_vectors(dataset, choice) if choice.vectors != "model" else None
     console.print(
         f"{dataset.name}: train {inner.train.n_interactions:,} / validation "
         f"{inner.valid.n_interactions:,} / test {split.test.n_interactions:,}; candidates: "
-        f"{config.candidates.model} top-{config.candidates.n_candidates}"
+        f"{config.candidates.model} top-{config.candidates.n_candidates}; ILD from "
+        f"{choice.describe()}"
     )
     validation, valid_ranker = _evaluator(
-        dataset, inner.train, inner.valid, config, vectors, console
+        dataset, inner.train, inner.valid, config, choice, vectors, console
     )
-    test, test_ranker = _evaluator(dataset, split.train, split.test, config, vectors, console)
+    test, test_ranker = _evaluator(
+        dataset, split.train, split.test, config, choice, vectors, console
+    )
     sources = config.ranker.source_names() if config.ranker is not None else ()
 
     spaces = {"full": config.search.space, **config.search.compare}
@@ -179,6 +265,12 @@ def run_pareto(
             if valid_ranker is not None and test_ranker is not None
             else {}
         ),
+        features={
+            "item_vectors": choice.describe(),
+            "item_groups": choice.groups,
+            "user_groups": list(config.objectives.user_groups),
+            "data": data_config.describe(),
+        },
     )
     run.summary = summarize(run)
     return run

@@ -100,6 +100,7 @@ def write_pareto_report(run: ParetoRun, directory: str | Path) -> Path:
         "objectives": list(run.objectives),
         "directions": run.directions,
         "summary": run.summary,
+        "features": run.features,
         "front": records,
         "compared": {name: front_records(run, name) for name in run.holdout if name != "full"},
         "config": run.config.model_dump(mode="json"),
@@ -151,6 +152,7 @@ td:first-child{{text-align:left}} figure{{display:inline-block;margin:.4rem}}
 <h1>Pareto front: {html.escape(run.config.name)}</h1>
 <p>Policies searched on validation (carved from training), re-evaluated on test.
 Objectives: {html.escape(objective_list)}.</p>
+{_features_html(run)}
 <h2>Summary</h2>
 <p>Every policy below was chosen on validation; its figures are measured on test.
 <code>*_valsel</code>: for each of ILD, coverage and novelty, the policy with the best
@@ -167,6 +169,24 @@ an optimistic bound, not a result):</p><ul>{oracle}</ul>
     target = out / "report.html"
     target.write_text(page)
     return target
+
+
+def _features_html(run: ParetoRun) -> str:
+    """Where diversity, item groups and user groups came from (the config's choice)."""
+    features = getattr(run, "features", None) or {}
+    if not features:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(label)}: {html.escape(_fmt(features[key]))}</li>"
+        for key, label in (
+            ("data", "data"),
+            ("item_vectors", "ILD computed from"),
+            ("item_groups", "item groups (fair exposure, long-tail boost)"),
+            ("user_groups", "user groups (gap metrics)"),
+        )
+        if key in features
+    )
+    return f"<h2>Features from the data</h2><ul>{items}</ul>"
 
 
 def _fmt(value: Any) -> str:

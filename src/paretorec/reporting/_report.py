@@ -41,6 +41,17 @@ def _scatter_png(rows: Sequence[dict[str, Any]], x: str, y: str, title: str) -> 
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def plots_with_data(
+    rows: Sequence[dict[str, Any]], plots: Sequence[tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """The plots at least one row has both metrics for."""
+    return [
+        (x, y, title)
+        for x, y, title in plots
+        if any(x in row["metrics"] and y in row["metrics"] for row in rows)
+    ]
+
+
 def write_baseline_report(
     directory: str | Path,
     *,
@@ -48,8 +59,13 @@ def write_baseline_report(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[str],
     notes: Sequence[str] = (),
+    plots: Sequence[tuple[str, str, str]] | None = None,
 ) -> Path:
-    """Write ``metrics.json`` and ``report.html`` (table + trade-off plots) to ``directory``."""
+    """Write ``metrics.json`` and ``report.html`` (table + trade-off plots) to ``directory``.
+
+    ``plots`` lists ``(x metric, y metric, title)``; default: accuracy against coverage,
+    novelty and diversity. A plot whose metrics no row has is left out (never drawn empty).
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(list(rows), indent=2, default=float) + "\n")
@@ -63,7 +79,7 @@ def write_baseline_report(
     images = "".join(
         f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,'
         f'{_scatter_png(rows, x, y, t)}"/></figure>'
-        for x, y, t in PLOTS
+        for x, y, t in plots_with_data(rows, PLOTS if plots is None else plots)
     )
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     page = f"""<!doctype html>
