@@ -42,18 +42,6 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def _main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Multi-objective recommendation with pretrained language models."""
-
-
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder holding the data set (or its parent folder)."),
@@ -80,6 +68,12 @@ def _friendly_errors(fn: F) -> F:
 
 @app.callback()
 def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -89,7 +83,7 @@ def main_options(
         ),
     ] = None,
 ) -> None:
-    """Options that apply to every command."""
+    """Multi-objective recommendation with pretrained language models."""
     from ._threads import configure_threads
 
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from paretorec.benchmarks import BENCHMARKS
 from paretorec.cli import app
 
 runner = CliRunner()
@@ -32,7 +33,7 @@ def test_data_list() -> None:
     [
         (
             ["bench", "nope"],
-            r"benchmark must be one of amazon_scientific, fullsort, ml100k_multitask, ml100k_pareto, movielens100k, simulator_funnel, text_encoding; got 'nope'",
+            rf"benchmark must be one of {', '.join(sorted(BENCHMARKS))}; got 'nope'",
         ),
         (["data", "info", "ml-20m"], r"dataset must be one of .*; got 'ml-20m'"),
         (["evaluate", "--k", "0"], r"k must be a positive int, got 0"),
