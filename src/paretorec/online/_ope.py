@@ -356,6 +356,7 @@ def fit_reward_model(
     n_folds: int = 3,
     seed: int = 0,
     regularization: float = 1.0,
+    per_action: bool = False,
 ) -> np.ndarray:
     """Cross-fitted logistic-regression reward model: (n_rounds, n_actions, len_list).
 
@@ -363,6 +364,9 @@ def fit_reward_model(
     fold's rows are predicted by a model fit on the other folds (as obp's
     ``RegressionModel.fit_predict`` does), so DR's correction term is not fit on itself.
     Rewards must be 0/1 (clicks); a fold without both classes predicts its base rate.
+    With ``per_action`` the context enters once per action (context x action one-hot),
+    so each action gets its own linear model of the context (needed when the best action
+    depends on the context, as in the segment simulator).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -375,11 +379,19 @@ def fit_reward_model(
     if not np.isin(feedback.reward, (0.0, 1.0)).all():
         raise ParetorecError("fit_reward_model needs 0/1 rewards (clicks)")
 
+    width = context.shape[1]
+    blocks = n_actions if per_action else 1
+
     def design(rows: np.ndarray, actions: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(rows), context.shape[1] + n_actions + len_list))
-        out[:, : context.shape[1]] = context[rows]
-        out[np.arange(len(rows)), context.shape[1] + actions] = 1.0
-        out[np.arange(len(rows)), context.shape[1] + n_actions + positions] = 1.0
+        out = np.zeros((len(rows), width * blocks + n_actions + len_list))
+        index = np.arange(len(rows))
+        if per_action:
+            columns = actions[:, None] * width + np.arange(width)[None, :]
+            out[index[:, None], columns] = context[rows]
+        else:
+            out[:, :width] = context[rows]
+        out[index, width * blocks + actions] = 1.0
+        out[index, width * blocks + n_actions + positions] = 1.0
         return out
 
     folds = np.random.default_rng(seed).permutation(n) % max(n_folds, 1)
@@ -395,12 +407,17 @@ def fit_reward_model(
         model.fit(design(train, feedback.action[train], feedback.positions[train]), labels)
         # the model is linear in the one-hots: score every (action, position) at once
         coef = model.coef_[0]
-        width = context.shape[1]
-        base = context[test] @ coef[:width] + model.intercept_[0]
+        if per_action:
+            weights = coef[: width * n_actions].reshape(n_actions, width)
+            base = context[test] @ weights.T + model.intercept_[0]  # (n, A)
+        else:
+            base = np.repeat((context[test] @ coef[:width])[:, None], n_actions, axis=1)
+            base += model.intercept_[0]
+        offset = width * blocks
         logits = (
-            base[:, None, None]
-            + coef[width : width + n_actions][None, :, None]
-            + coef[width + n_actions :][None, None, :]
+            base[:, :, None]
+            + coef[offset : offset + n_actions][None, :, None]
+            + coef[offset + n_actions :][None, None, :]
         )
         q[test] = 1.0 / (1.0 + np.exp(-logits))
     return q
