@@ -11,6 +11,8 @@ from . import (
     _ml100k_multitask,
     _ml100k_pareto,
     _movielens100k,
+    _online_simulation,
+    _ope_obd,
     _simulator_funnel,
     _text_encoding,
 )
@@ -23,6 +25,8 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "text_encoding": _text_encoding.run,
     "simulator_funnel": _simulator_funnel.run,
     "ml100k_multitask": _ml100k_multitask.run,
+    "ope_obd": _ope_obd.run,
+    "online_simulation": _online_simulation.run,
 }
 
 __all__ = ["BENCHMARKS"]
