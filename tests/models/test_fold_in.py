@@ -125,3 +125,19 @@ def test_a_model_that_cannot_fold_in_says_so() -> None:
         model.score_histories([[0]])
     with pytest.raises(ParetorecError, match=r"EASEModel is not fitted"):
         create_model("ease").score_histories([[0]])
+
+
+def test_bpr_partial_fit_absorbs_new_users() -> None:
+    full = make_tiny(n_users=40, per_user=10)
+    frame = full.interactions
+    first = full.with_interactions(frame[frame["user"] < 30])
+    model = create_model("bpr", **FAST_PARAMS["bpr"]).fit(first)
+    before = model.user_factors[30:40].copy()  # type: ignore[index]
+    model.partial_fit(full, epochs=20)
+    assert model.seen.nnz == full.n_interactions
+    top = model.recommend(np.arange(30, 40), 5)
+    block = np.where(np.arange(30, 40) % 2 == 0, 0, 1)[:, None]
+    assert ((top >= 20).astype(int) == block).mean() >= 0.8
+    assert not np.allclose(before, model.user_factors[30:40])  # type: ignore[index]
+    with pytest.raises(ParetorecError, match=r"data must share the model's id maps"):
+        model.partial_fit(make_tiny(n_users=12))

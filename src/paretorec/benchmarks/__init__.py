@@ -8,6 +8,7 @@ from typing import Any
 from . import (
     _amazon_scientific,
     _fullsort,
+    _incremental_ml100k,
     _ml100k_multitask,
     _ml100k_pareto,
     _movielens100k,
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "ml100k_multitask": _ml100k_multitask.run,
     "ope_obd": _ope_obd.run,
     "online_simulation": _online_simulation.run,
+    "incremental_ml100k": _incremental_ml100k.run,
 }
 
 __all__ = ["BENCHMARKS"]

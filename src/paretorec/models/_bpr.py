@@ -148,11 +148,37 @@ class BPRModel(CandidateModel):
         user_factors = _uniform_init(n_users, self.factors, generator).to(device)
         item_factors = _uniform_init(n_items, self.factors, generator).to(device)
         item_biases = torch.zeros(n_items, device=device)
-        lr, reg = self.learning_rate, self.regularization
+        self.loss_history = self._sgd(
+            users,
+            positives,
+            seen_keys,
+            n_items,
+            (user_factors, item_factors, item_biases),
+            self.epochs,
+            rng,
+            device,
+        )
+        self.user_factors = user_factors.cpu().numpy().astype(np.float32)
+        self.item_factors = item_factors.cpu().numpy().astype(np.float32)
+        self.item_biases = item_biases.cpu().numpy().astype(np.float32)
 
+    def _sgd(
+        self,
+        users: np.ndarray,
+        positives: np.ndarray,
+        seen_keys: np.ndarray,
+        n_items: int,
+        factors: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        epochs: int,
+        rng: np.random.Generator,
+        device: torch.device,
+    ) -> list[float]:
+        """``epochs`` passes of SGD over the (user, positive) pairs, updating ``factors``."""
+        user_factors, item_factors, item_biases = factors
+        lr, reg = self.learning_rate, self.regularization
         n_pairs = len(users)
-        self.loss_history = []
-        bar = tqdm(range(self.epochs), desc="bpr", unit="epoch", disable=not self.progress)
+        history: list[float] = []
+        bar = tqdm(range(epochs), desc="bpr", unit="epoch", disable=not self.progress)
         for _ in bar:
             order = rng.permutation(n_pairs)
             epoch_users = users[order]
@@ -180,12 +206,75 @@ class BPRModel(CandidateModel):
                 if self.item_bias:
                     item_biases.index_add_(0, i, weight - reg * b_i, alpha=lr)
                     item_biases.index_add_(0, j, -weight - reg * b_j, alpha=lr)
-            self.loss_history.append(float(total) / n_pairs)
-            bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}")
+            history.append(float(total) / max(n_pairs, 1))
+            bar.set_postfix(loss=f"{history[-1]:.4f}")
+        return history
 
-        self.user_factors = user_factors.cpu().numpy().astype(np.float32)
-        self.item_factors = item_factors.cpu().numpy().astype(np.float32)
-        self.item_biases = item_biases.cpu().numpy().astype(np.float32)
+    def partial_fit(
+        self, data: Dataset, *, epochs: int = 2, replay: float = 1.0, seed: int | None = None
+    ) -> BPRModel:
+        """Absorb new interactions without a full retrain.
+
+        ``data`` holds everything known now, with the model's id maps (same numbers of users
+        and items). Its interactions the model has not seen are trained for ``epochs``
+        epochs from the current factors, mixed with ``replay`` times as many old pairs
+        drawn at random (so the item factors do not drift toward the newest users only);
+        negatives avoid every known interaction. Updates :attr:`seen` to ``data``.
+        Cost: O(epochs x (1 + replay) x new pairs) instead of O(epochs x all pairs).
+        """
+        user_factors, item_factors, item_biases = self._factors()
+        if not isinstance(data, Dataset):
+            raise ParetorecError(f"data must be a paretorec Dataset, got {type(data).__name__}")
+        seen = self.seen
+        if (data.n_users, data.n_items) != seen.shape:
+            raise ParetorecError(
+                f"data must share the model's id maps ({seen.shape[0]} users, {seen.shape[1]} "
+                f"items), got {data.n_users} users, {data.n_items} items"
+            )
+        epochs = check_positive_int(epochs, "epochs")
+        replay = check_nonnegative_float(replay, "replay")
+        matrix = data.to_csr()
+        matrix.data[:] = 1.0
+        n_users, n_items = matrix.shape
+        fresh = (matrix - matrix.multiply(seen)).tocsr()
+        fresh.eliminate_zeros()
+        counts = np.diff(matrix.indptr)
+        all_users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
+        all_items = matrix.indices.astype(np.int64)
+        new_counts = np.diff(fresh.indptr)
+        users = np.repeat(np.arange(n_users, dtype=np.int64), new_counts)
+        positives = fresh.indices.astype(np.int64)
+        rng = np.random.default_rng(self.seed + 1 if seed is None else seed)
+        n_replay = min(round(replay * len(users)), len(all_users))
+        if n_replay:
+            pick = rng.choice(len(all_users), size=n_replay, replace=False)
+            users = np.concatenate([users, all_users[pick]])
+            positives = np.concatenate([positives, all_items[pick]])
+        trainable = counts[users] < n_items
+        users, positives = users[trainable], positives[trainable]
+        self._seen = matrix
+        if len(users) == 0:
+            return self
+        seen_keys = np.sort(all_users * n_items + all_items)
+        factors = (
+            torch.from_numpy(user_factors.copy()),
+            torch.from_numpy(item_factors.copy()),
+            torch.from_numpy(item_biases.copy()),
+        )
+        previous_threads = torch.get_num_threads()
+        if self.num_threads is not None and self.num_threads != previous_threads:
+            torch.set_num_threads(self.num_threads)
+        try:
+            self._sgd(
+                users, positives, seen_keys, n_items, factors, epochs, rng, torch.device("cpu")
+            )
+        finally:
+            if torch.get_num_threads() != previous_threads:
+                torch.set_num_threads(previous_threads)
+        self.user_factors, self.item_factors, self.item_biases = (
+            f.numpy().astype(np.float32) for f in factors
+        )
+        return self
 
     def _torch_device(self) -> torch.device:
         if self.device == "cuda" and not torch.cuda.is_available():
