@@ -132,3 +132,12 @@ def test_cli_simulate_and_ope(tmp_path: Path) -> None:
     assert "snips" in done.output and "dr" in done.output
     done = runner.invoke(app, ["ope", str(tmp_path / "logs.csv"), "--policy", "z"])
     assert done.exit_code != 0 and "unknown point 'z'" in done.output
+
+
+def test_simulation_report_embeds_the_plot(tmp_path: Path) -> None:
+    from paretorec.online import write_simulation_report
+
+    summary, figure = demo_simulation(tmp_path, n_rounds=1000, n_users=200)
+    page = write_simulation_report(summary, figure, tmp_path)
+    text = page.read_text()
+    assert "data:image/png;base64," in text and "lift B - A" in text
