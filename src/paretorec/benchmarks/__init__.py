@@ -8,9 +8,12 @@ from typing import Any
 from . import (
     _amazon_scientific,
     _fullsort,
+    _incremental_ml100k,
     _ml100k_multitask,
     _ml100k_pareto,
     _movielens100k,
+    _online_simulation,
+    _ope_obd,
     _simulator_funnel,
     _text_encoding,
     _threads,
@@ -25,6 +28,9 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "simulator_funnel": _simulator_funnel.run,
     "ml100k_multitask": _ml100k_multitask.run,
     "threads": _threads.run,
+    "ope_obd": _ope_obd.run,
+    "online_simulation": _online_simulation.run,
+    "incremental_ml100k": _incremental_ml100k.run,
 }
 
 __all__ = ["BENCHMARKS"]

@@ -20,7 +20,13 @@ from ._loaders import (
     register_dataset,
 )
 from ._sampling import sample_negatives
-from ._simulator import SimulatedFunnel, simulate_funnel
+from ._simulator import (
+    OBJECTIVES,
+    SegmentedUsers,
+    SimulatedFunnel,
+    simulate_funnel,
+    simulate_segmented_users,
+)
 from ._splits import (
     Split,
     carve_validation,
@@ -37,12 +43,14 @@ __all__ = [
     "DATASETS",
     "DUPLICATE_POLICIES",
     "ITEM",
+    "OBJECTIVES",
     "TIMESTAMP",
     "USER",
     "ColumnsConfig",
     "DataConfig",
     "Dataset",
     "DatasetSource",
+    "SegmentedUsers",
     "SideTable",
     "SideTableConfig",
     "SimulatedFunnel",
@@ -68,6 +76,7 @@ __all__ = [
     "register_dataset",
     "sample_negatives",
     "simulate_funnel",
+    "simulate_segmented_users",
     "stratified_split",
     "temporal_split",
     "verify_dataset",
