@@ -154,6 +154,13 @@ def pareto(
         Path | None, typer.Option(help="Run folder (default: the config's output_dir).")
     ] = None,
     n_trials: Annotated[int | None, typer.Option(help="Override search.n_trials.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes searching one study (override search.workers); more can join "
+            "with `paretorec pareto-worker STORAGE`."
+        ),
+    ] = None,
 ) -> None:
     """Search policies for the Pareto front, check it on test, write the run folder."""
     from .config import ParetoConfig
@@ -161,6 +168,13 @@ def pareto(
     from .reporting import write_pareto_report
 
     settings = ParetoConfig.from_toml(config)
+    if workers is not None:
+        from ._validation import check_positive_int
+
+        search = settings.search.model_copy(
+            update={"workers": check_positive_int(workers, "workers")}
+        )
+        settings = settings.model_copy(update={"search": search})
     if n_trials is not None:
         from ._validation import check_positive_int
 
@@ -172,6 +186,33 @@ def pareto(
     print_front(run, console=console)
     report = write_pareto_report(run, run.output_dir or settings.output_dir)
     console.print(f"report: {report.resolve()}")
+
+
+@app.command("pareto-worker")
+@_friendly_errors
+def pareto_worker(
+    storage: Annotated[
+        str,
+        typer.Argument(
+            help="The study's storage: the run folder's journal file (shared file system) "
+            "or the RDB URL the coordinator uses (postgresql://...)."
+        ),
+    ],
+    study_name: Annotated[
+        str | None, typer.Option(help="One study (default: every one with trials left).")
+    ] = None,
+    data_dir: DataDir = None,
+    worker: Annotated[
+        int | None, typer.Option(help="Seed offset of this worker (default: host and pid).")
+    ] = None,
+) -> None:
+    """Join a running `paretorec pareto` search from this machine until its budget is spent."""
+    from .pareto._distributed import join_search
+
+    done = join_search(
+        storage, study_name=study_name, data_dir=data_dir, worker=worker, console=console
+    )
+    console.print(f"evaluated {sum(done.values())} trials in {len(done)} studies", markup=False)
 
 
 @app.command("train")

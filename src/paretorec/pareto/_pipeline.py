@@ -14,6 +14,7 @@ from ..config import ParetoConfig, SpaceConfig
 from ..data import Dataset, carve_validation, load_dataset, stratified_split
 from ..models import create_model
 from ..ranking import CandidateSet, ItemContext, Policy
+from ._distributed import worker_attrs
 from ._front import Normalization, ParetoFront
 from ._objectives import PolicyEvaluator
 from ._search import Constraint, HoldoutCheck, SearchResult, SearchSpace, holdout_check, run_search
@@ -107,6 +108,15 @@ def _evaluator(
     return evaluator, ranker_metrics
 
 
+def _storage_in(out: Path, storage: str | None) -> str | Path | None:
+    """The search storage: a URL as given, a relative path inside the run folder."""
+    if not storage:
+        return None
+    if "://" in storage or Path(storage).is_absolute():
+        return storage
+    return out / storage
+
+
 def run_pareto(
     config: ParetoConfig,
     *,
@@ -139,10 +149,7 @@ def run_pareto(
 
     spaces = {"full": config.search.space, **config.search.compare}
     constraints = [Constraint(**c.model_dump()) for c in config.search.constraints]
-    storage = None
-    if config.search.storage:
-        storage = Path(config.search.storage)
-        storage = storage if storage.is_absolute() or "://" in str(storage) else out / storage
+    storage = _storage_in(out, config.search.storage)
     searches: dict[str, SearchResult] = {}
     holdout: dict[str, HoldoutCheck] = {}
     for name, space_config in spaces.items():
@@ -158,6 +165,8 @@ def run_pareto(
             population_size=config.search.population_size,
             constraints=constraints,
             progress=progress,
+            workers=config.search.workers,
+            study_attrs=worker_attrs(config, name),
         )
         searches[name] = result
         front = result.front
