@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from optuna.storages.journal import BaseJournalBackend
@@ -331,14 +331,16 @@ def run_search(
 
         # spawn, not fork: the parent may hold OpenMP / BLAS thread pools
         context = multiprocessing.get_context("spawn")
+        ready = context.Barrier(workers)  # start together once every worker has loaded
         for index in range(1, workers):
             process = context.Process(
                 target=_worker_process,
-                args=(str(storage), study_name, evaluator, space, settings, index),
+                args=(str(storage), study_name, evaluator, space, settings, index, ready),
                 name=f"paretorec-search-{index}",
             )
             process.start()
             processes.append(process)
+        _wait(ready)
     try:
         run_worker(study, evaluator, space, settings, worker=0, progress=progress)
     finally:
@@ -458,14 +460,26 @@ def _worker_process(
     space: SearchSpace,
     settings: WorkerSettings,
     index: int,
+    ready: Any,
 ) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     opened = open_storage(storage)
     study = optuna.load_study(study_name=study_name, storage=opened)
+    _wait(ready)
     run_worker(study, evaluator, space, settings, worker=index)
     sync_storage(opened)
+
+
+def _wait(barrier: Any, timeout: float = 300.0) -> None:
+    """Wait for the other workers; a worker that never arrives (it failed to start) does
+    not stall the rest: they go on without it after ``timeout`` seconds."""
+    import contextlib
+    import threading
+
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout)
 
 
 def _collect(
@@ -560,9 +574,30 @@ class JournalFile(BaseJournalBackend):
         self._reader = JournalFileBackend(self.path, lock_obj=self._lock)
         self._last_fsync = time.monotonic()
         self._dirty = False
+        self._handle: BinaryIO | None = None
+        self._offset = 0
+        self._next_log = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handle": None}
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
-        return self._reader.read_logs(log_number_from)
+        """New logs from ``log_number_from`` on. The storage reads sequentially (after each
+        of its own writes, about 15 per trial), so the common case reads on from a kept
+        file handle and offset instead of reopening the file; any other start is
+        Optuna's reader."""
+        if log_number_from != self._next_log:
+            yield from self._reader.read_logs(log_number_from)
+            return
+        if self._handle is None:
+            self._handle = open(self.path, "rb")  # noqa: SIM115 - kept open across calls
+        self._handle.seek(self._offset)
+        for line in self._handle:
+            if not line.endswith(b"\n"):  # a line another process is still writing
+                break
+            self._offset += len(line)
+            self._next_log += 1
+            yield json.loads(line)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
