@@ -994,6 +994,19 @@ class SequentialTransformer(CandidateModel):
             scores = self._logits(states[:, -1], table[1:])
         return scores.float().cpu().numpy()
 
+    def user_vectors(self, users: np.ndarray) -> np.ndarray:
+        """Each user's last state (n x hidden): scores are its products with
+        :meth:`item_vectors` (after normalising both when ``temperature`` is set)."""
+        network = self._network
+        if network is None:
+            raise ParetorecError("SequentialTransformer is not fitted; call fit(train) first")
+        network.eval()
+        with torch.no_grad():
+            table = network.item_table()
+            sequences = _left_pad([self._sequences[u] for u in users], self.max_length)
+            states = network.encode(torch.from_numpy(sequences).to(self.device), table)
+        return states[:, -1].float().cpu().numpy()
+
     def item_vectors(self) -> np.ndarray:
         """The learned item table (n_items x hidden) as the network scores with it."""
         if self._network is None:
