@@ -224,12 +224,25 @@ def train(
     ] = None,
     data_dir: DataDir = None,
     epochs: Annotated[int | None, typer.Option(help="Override trainer.epochs.")] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Data-parallel processes on this machine: re-runs this command under "
+            "`torchrun --nproc-per-node N` (gloo on the CPU, NCCL on GPUs). For several "
+            "machines run torchrun yourself (README: Scaling out)."
+        ),
+    ] = None,
 ) -> None:
     """Train a multi-task ranker (any architecture x strategy) from a TOML config."""
     from rich.table import Table
 
     from ._validation import check_positive_int
     from .multitask import TrainConfig, run_training
+
+    if nproc is not None:
+        _torchrun(check_positive_int(nproc, "nproc"))
+        return
+    from ._distributed import init_distributed, is_main_process
 
     settings = TrainConfig.from_toml(config)
     raw = settings.model_dump(mode="json")
@@ -240,9 +253,15 @@ def train(
     if epochs is not None:
         raw["trainer"]["epochs"] = check_positive_int(epochs, "epochs")
     settings = TrainConfig.from_dict(raw, source=str(config))
+    ddp = init_distributed(settings.trainer.device)  # under torchrun: join its process group
+    if not is_main_process():  # rank 0 reports and writes; the others train
+        run_training(settings, save=False)
+        return
     console.print(
         f"training {settings.model.architecture} with strategy {settings.strategy.name!r} "
-        f"on {settings.data.dataset} ...",
+        f"on {settings.data.dataset}"
+        + (f" with {ddp.world_size} data-parallel processes" if ddp else "")
+        + " ...",
         markup=False,
     )
     result = run_training(settings)
@@ -264,6 +283,40 @@ def train(
         f"model and metrics in {result['output_dir']}",
         markup=False,
     )
+
+
+def _torchrun(nproc: int) -> None:
+    """Re-run this ``train`` command under torchrun with ``nproc`` processes, without
+    ``--nproc`` (torchrun sets WORLD_SIZE / RANK, which make the trainer data-parallel)."""
+    import subprocess
+
+    argv = sys.argv[1:]
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        kept.append(arg)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "paretorec.cli",
+        *kept,
+    ]
+    console.print("running: " + " ".join(command), markup=False)
+    code = subprocess.call(command)
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command("demo")

@@ -119,3 +119,19 @@ def _plain_study(tmp: Path) -> Path:
     storage = tmp / "plain.journal"
     run_search(tiny_evaluator(), SearchSpace(k=5), n_trials=3, storage=storage, progress=False)
     return storage
+
+
+def test_cli_worker_commands_refuse_bad_input(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from paretorec.cli import app
+
+    missing = CliRunner().invoke(app, ["pareto-worker", str(tmp_path / "none.journal")])
+    assert missing.exit_code == 2
+    assert "storage must be an existing study file or an RDB URL" in missing.output
+    config = tmp_path / "c.toml"
+    config.write_text("[search]\nn_trials = 3\n")
+    zero = CliRunner().invoke(app, ["pareto", str(config), "--workers", "0"])
+    assert zero.exit_code == 2 and "workers must be a positive int, got 0" in zero.output
+    nproc = CliRunner().invoke(app, ["train", str(config), "--nproc", "0"])
+    assert nproc.exit_code == 2 and "nproc must be a positive int, got 0" in nproc.output
