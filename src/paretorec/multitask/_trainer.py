@@ -405,7 +405,12 @@ class Trainer:
         strategy: Strategy | None = None,
         regularizer: Regularizer | None = None,
     ) -> History:
-        """Train ``model`` in place on ``train`` (validating on ``valid``); returns the history."""
+        """Train ``model`` in place on ``train`` (validating on ``valid``); returns the history.
+
+        Inside an initialised ``torch.distributed`` process group of several ranks (e.g.
+        under ``torchrun``) the fit is data-parallel, with the parameters one process would
+        reach: see :mod:`paretorec.multitask._distributed`.
+        """
         if not isinstance(model, MultiTaskModel):
             raise ParetorecError(f"model must be a MultiTaskModel, got {type(model).__name__}")
         tasks = model.tasks
