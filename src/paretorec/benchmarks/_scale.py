@@ -198,7 +198,7 @@ def _ddp(n_impressions: int) -> dict[str, Any]:
         states = [dict(np.load(f"{out}.rank{rank}.npz")) for rank in (0, 1)]
         seconds = max(float(Path(f"{out}.rank{r}.txt").read_text().split()[0]) for r in (0, 1))
     diff = max(
-        float(np.abs(state[name].astype(np.float64) - value).max())
+        float(np.abs(state[name].astype(np.float64) - value).max(initial=0.0))
         for state in states
         for name, value in single.items()
         if value.dtype.kind == "f"
