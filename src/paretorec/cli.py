@@ -324,6 +324,13 @@ def pareto(
     ] = None,
     n_trials: Annotated[int | None, typer.Option(help="Override search.n_trials.")] = None,
     data_dir: DataDir = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes searching one study (override search.workers); more can join "
+            "with `paretorec pareto-worker STORAGE`."
+        ),
+    ] = None,
 ) -> None:
     """Search policies for the Pareto front, check it on test, write the run folder."""
     from .config import ParetoConfig
@@ -331,6 +338,13 @@ def pareto(
     from .reporting import write_pareto_report
 
     settings = ParetoConfig.from_toml(config)
+    if workers is not None:
+        from ._validation import check_positive_int
+
+        search = settings.search.model_copy(
+            update={"workers": check_positive_int(workers, "workers")}
+        )
+        settings = settings.model_copy(update={"search": search})
     if n_trials is not None:
         from ._validation import check_positive_int
 
@@ -347,6 +361,33 @@ def pareto(
     console.print(f"report: {report.resolve()}")
 
 
+@app.command("pareto-worker")
+@_friendly_errors
+def pareto_worker(
+    storage: Annotated[
+        str,
+        typer.Argument(
+            help="The study's storage: the run folder's journal file (shared file system) "
+            "or the RDB URL the coordinator uses (postgresql://...)."
+        ),
+    ],
+    study_name: Annotated[
+        str | None, typer.Option(help="One study (default: every one with trials left).")
+    ] = None,
+    data_dir: DataDir = None,
+    worker: Annotated[
+        int | None, typer.Option(help="Seed offset of this worker (default: host and pid).")
+    ] = None,
+) -> None:
+    """Join a running `paretorec pareto` search from this machine until its budget is spent."""
+    from .pareto._distributed import join_search
+
+    done = join_search(
+        storage, study_name=study_name, data_dir=data_dir, worker=worker, console=console
+    )
+    console.print(f"evaluated {sum(done.values())} trials in {len(done)} studies", markup=False)
+
+
 @app.command("train")
 @_friendly_errors
 def train(
@@ -356,12 +397,25 @@ def train(
     ] = None,
     data_dir: DataDir = None,
     epochs: Annotated[int | None, typer.Option(help="Override trainer.epochs.")] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Data-parallel processes on this machine: re-runs this command under "
+            "`torchrun --nproc-per-node N` (gloo on the CPU, NCCL on GPUs). For several "
+            "machines run torchrun yourself (README: Scaling out)."
+        ),
+    ] = None,
 ) -> None:
     """Train a multi-task ranker (any architecture x strategy) from a TOML config."""
     from rich.table import Table
 
     from ._validation import check_positive_int
     from .multitask import TrainConfig, run_training
+
+    if nproc is not None:
+        _torchrun(check_positive_int(nproc, "nproc"))
+        return
+    from ._distributed import init_distributed, is_main_process
 
     settings = TrainConfig.from_toml(config)
     raw = settings.model_dump(mode="json")
@@ -372,9 +426,15 @@ def train(
     if epochs is not None:
         raw["trainer"]["epochs"] = check_positive_int(epochs, "epochs")
     settings = TrainConfig.from_dict(raw, source=str(config))
+    ddp = init_distributed(settings.trainer.device)  # under torchrun: join its process group
+    if not is_main_process():  # rank 0 reports and writes; the others train
+        run_training(settings, save=False)
+        return
     console.print(
         f"training {settings.model.architecture} with strategy {settings.strategy.name!r} "
-        f"on {settings.data.dataset} ...",
+        f"on {settings.data.dataset}"
+        + (f" with {ddp.world_size} data-parallel processes" if ddp else "")
+        + " ...",
         markup=False,
     )
     result = run_training(settings)
@@ -396,6 +456,40 @@ def train(
         f"model and metrics in {result['output_dir']}",
         markup=False,
     )
+
+
+def _torchrun(nproc: int) -> None:
+    """Re-run this ``train`` command under torchrun with ``nproc`` processes, without
+    ``--nproc`` (torchrun sets WORLD_SIZE / RANK, which make the trainer data-parallel)."""
+    import subprocess
+
+    argv = sys.argv[1:]
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        kept.append(arg)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "paretorec.cli",
+        *kept,
+    ]
+    console.print("running: " + " ".join(command), markup=False)
+    code = subprocess.call(command)
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command("demo")

@@ -69,7 +69,13 @@ class SearchConfig(StrictModel):
     sampler: Literal["nsga2", "random", "tpe"] = "nsga2"
     seed: int = 0
     population_size: int = Field(40, gt=1)
-    storage: str | None = "study.db"
+    #: Where the study lives (resumable): a journal file by default (a path relative to the
+    #: run folder); ``*.db`` / ``*.sqlite`` paths are SQLite files; a URL (``sqlite:///...``,
+    #: ``postgresql://...``) an RDB storage; ``None`` (``storage = ""``) in memory.
+    storage: str | None = "study.journal"
+    #: Processes searching one study (this one and ``workers - 1`` spawned): see
+    #: ``paretorec pareto --workers`` and ``paretorec pareto-worker``.
+    workers: int = Field(1, gt=0)
     space: SpaceConfig = SpaceConfig()
     compare: dict[str, SpaceConfig] = Field(default_factory=dict)
     constraints: tuple[ConstraintConfig, ...] = ()

@@ -181,7 +181,7 @@ boosts = []
     assert front["front"] and "mmr_only" in front["compared"]
     assert {"validation", "test", "policy"} <= set(front["front"][0])
     assert len(list(run.glob("front_*_vs_*.png"))) == 6
-    assert (run / "study.db").is_file() and (run / "report.html").stat().st_size > 10_000
+    assert (run / "study.journal").is_file() and (run / "report.html").stat().st_size > 10_000
 
 
 def test_front_lists_each_policy_once() -> None:

@@ -14,6 +14,7 @@ from . import (
     _movielens100k,
     _online_simulation,
     _ope_obd,
+    _scale,
     _simulator_funnel,
     _text_encoding,
     _threads,
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "ope_obd": _ope_obd.run,
     "online_simulation": _online_simulation.run,
     "incremental_ml100k": _incremental_ml100k.run,
+    "scale": _scale.run,
 }
 
 __all__ = ["BENCHMARKS"]

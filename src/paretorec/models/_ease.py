@@ -18,9 +18,14 @@ class EASEModel(CandidateModel):
     """Item-item linear model ``B = argmin ||X - XB||^2 + lambda ||B||^2, diag(B) = 0``.
 
     Closed form: ``P = (X^T X + lambda I)^-1``, ``B = -P / diag(P)``, ``diag(B) = 0``.
-    Scores are ``X_u B``. Memory is O(n_items^2): fine up to a few tens of thousands of
-    items. ``regularization`` (lambda) is the only hyper-parameter; the default, 600, is
-    the value chosen on validation (carved from training) by the movielens100k benchmark.
+    Scores are ``X_u B``. Size limit: the fit holds an ``n_items x n_items`` float64
+    Gram matrix and its inverse (``16 n_items^2`` bytes: 25.6 GB at 40,000 items) and
+    inverts it in ``O(n_items^3)``; catalogues beyond ``max_items`` (default 40,000) are
+    refused. Larger catalogues: retrieve candidates from an embedding model (BPR, the
+    sequential model, text vectors) through :class:`paretorec.ranking.ANNIndex`.
+
+    ``regularization`` (lambda) is the only hyper-parameter; the default, 600, is the
+    value chosen on validation (carved from training) by the movielens100k benchmark.
     """
 
     def __init__(self, regularization: float = 600.0, max_items: int = 40_000) -> None:
@@ -37,7 +42,9 @@ class EASEModel(CandidateModel):
         if n_items > self.max_items:
             raise ParetorecError(
                 f"EASE needs an n_items x n_items matrix; the catalogue has {n_items:,} items, "
-                f"more than max_items={self.max_items:,} (raise max_items if memory allows)"
+                f"more than max_items={self.max_items:,} (raise max_items if memory allows: "
+                f"{16 * n_items**2 / 1e9:,.1f} GB), or retrieve candidates with an embedding "
+                "model through paretorec.ranking.ANNIndex"
             )
         gram = torch.from_numpy((matrix.T @ matrix).toarray().astype(np.float64))
         gram.diagonal().add_(self.regularization)

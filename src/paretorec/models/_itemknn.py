@@ -35,14 +35,28 @@ class ItemKNNModel(CandidateModel):
 
     The defaults were tuned on a validation split of MovieLens-100k (per-user 75/25).
 
+    Size limit: the fit computes every item pair's similarity (``n_items^2`` cells, in
+    bounded dense blocks) and scoring builds a dense ``n_items`` row per user, so
+    catalogues beyond ``max_items`` (default 200,000: 4e10 pairs, hours on a few cores) are
+    refused. Larger catalogues: retrieve candidates from an embedding model (BPR, the
+    sequential model, text vectors) through :class:`paretorec.ranking.ANNIndex`.
+
     Args:
         neighbors: similarities kept per item.
         shrink: non-negative shrinkage added to the cosine denominator.
         normalize: scale each item's kept similarities to sum to one.
+        max_items: the largest catalogue fitted (see the size limit above).
     """
 
-    def __init__(self, neighbors: int = 150, shrink: float = 50.0, normalize: bool = False) -> None:
+    def __init__(
+        self,
+        neighbors: int = 150,
+        shrink: float = 50.0,
+        normalize: bool = False,
+        max_items: int = 200_000,
+    ) -> None:
         super().__init__()
+        self.max_items = check_positive_int(max_items, "max_items")
         self.neighbors = check_positive_int(neighbors, "neighbors")
         self.shrink = check_nonnegative_float(shrink, "shrink")
         if not np.isfinite(self.shrink):
@@ -56,10 +70,22 @@ class ItemKNNModel(CandidateModel):
         self.similarity: sp.csr_matrix | None = None
 
     def get_params(self) -> dict[str, Any]:
-        return {"neighbors": self.neighbors, "shrink": self.shrink, "normalize": self.normalize}
+        return {
+            "neighbors": self.neighbors,
+            "shrink": self.shrink,
+            "normalize": self.normalize,
+            "max_items": self.max_items,
+        }
 
     # ------------------------------------------------------------------ training
     def _fit(self, train: Dataset, matrix: sp.csr_matrix) -> None:
+        n_items = matrix.shape[1]
+        if n_items > self.max_items:
+            raise ParetorecError(
+                f"item-kNN compares every item pair; the catalogue has {n_items:,} items, more "
+                f"than max_items={self.max_items:,} (raise max_items if time allows), or "
+                "retrieve candidates with an embedding model through paretorec.ranking.ANNIndex"
+            )
         self.similarity = item_similarity(
             matrix, neighbors=self.neighbors, shrink=self.shrink, normalize=self.normalize
         )

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._distributed import DistributedContext, average_gradients, current, global_sum
 from .._validation import (
     ParetorecError,
     check_choice,
@@ -772,17 +773,30 @@ class SequentialTransformer(CandidateModel):
         best_score, best_state, stale = -math.inf, None, 0
         best_text: tuple[dict[str, torch.Tensor], np.ndarray] | None = None
         self.history_ = []
-        bar = tqdm(range(self.epochs), desc="sequential", disable=not self.show_progress)
+        ddp = _ddp_context(self)
+        bar = tqdm(
+            range(self.epochs),
+            desc="sequential",
+            disable=not self.show_progress or (ddp is not None and not ddp.is_main),
+        )
         for epoch in bar:
             network.train()
             total, batches = 0.0, 0
             for rows in self._batches(lengths, rng):
                 width = int(lengths[rows].max())  # crop the shared left padding
-                loss = self._batch_loss(
-                    network, inputs[rows, -width:], targets[rows, -width:], rng, tower
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if ddp is None:
+                    loss = self._batch_loss(
+                        network, inputs[rows, -width:], targets[rows, -width:], rng, tower
+                    )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                else:  # this rank's windows of the global batch; the global batch's mean
+                    loss = self._ddp_step(network, inputs, targets, rows, width, rng, ddp)
+                    optimizer.zero_grad(set_to_none=True)
+                    if loss.requires_grad:
+                        loss.backward()
+                    average_gradients(network.parameters(), ddp, mean=False)
+                    loss = global_sum(loss)
                 optimizer.step()
                 total += float(loss.detach())
                 batches += 1
@@ -808,6 +822,30 @@ class SequentialTransformer(CandidateModel):
             tower.load_trainable_state(best_text[0])
             self._set_text_table(network, best_text[1])
         network.eval()
+
+    def _ddp_step(
+        self,
+        network: _SequenceNetwork,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        rows: np.ndarray,
+        width: int,
+        rng: np.random.Generator,
+        ddp: DistributedContext,
+    ) -> torch.Tensor:
+        """This rank's share of the global batch's loss: its windows (``index % W == rank``)
+        summed, divided by the global batch's count of target positions, so the ranks'
+        gradients sum to the single-process gradient. Every rank draws the same random
+        numbers (ID dropout) whatever its share, keeping their generators in step."""
+        count = int((targets[rows, -width:] > 0).sum())
+        mine = rows[rows % ddp.world_size == ddp.rank]
+        if len(mine) == 0:
+            if self.item_mode == "hybrid" and self.id_dropout > 0:
+                rng.random(network.n_items + 1)
+            return torch.zeros((), device=self.device)
+        mean = self._batch_loss(network, inputs[mine, -width:], targets[mine, -width:], rng)
+        local = int((targets[mine, -width:] > 0).sum())
+        return mean * (local / max(count, 1))
 
     def _refresh_text_table(self, network: _SequenceNetwork, tower: _TextTower) -> None:
         """Re-encode every item text with the adapted weights (no gradient)."""
@@ -965,6 +1003,19 @@ class SequentialTransformer(CandidateModel):
             scores = self._logits(states[:, -1], table[1:])
         return scores.float().cpu().numpy()
 
+    def user_vectors(self, users: np.ndarray) -> np.ndarray:
+        """Each user's last state (n x hidden): scores are its products with
+        :meth:`item_vectors` (after normalising both when ``temperature`` is set)."""
+        network = self._network
+        if network is None:
+            raise ParetorecError("SequentialTransformer is not fitted; call fit(train) first")
+        network.eval()
+        with torch.no_grad():
+            table = network.item_table()
+            sequences = _left_pad([self._sequences[u] for u in users], self.max_length)
+            states = network.encode(torch.from_numpy(sequences).to(self.device), table)
+        return states[:, -1].float().cpu().numpy()
+
     def item_vectors(self) -> np.ndarray:
         """The learned item table (n_items x hidden) as the network scores with it."""
         if self._network is None:
@@ -1050,3 +1101,23 @@ def _check_text_fields(value: Any) -> bool | dict[str, str]:
         "text_fields must be False, True (the dataset's default fields) or a non-empty dict "
         f"field name -> format string such as {{'title': '{{title}}'}}; got {show(value)}"
     )
+
+
+def _ddp_context(model: SequentialTransformer) -> DistributedContext | None:
+    """The process group (``None`` for one process); refuses what DDP cannot reproduce."""
+    ddp = current()
+    if ddp is None:
+        return None
+    if model.loss != "full":
+        raise ParetorecError(
+            f"loss={model.loss!r} cannot run under DDP (world size {ddp.world_size}): its "
+            "in-batch negatives would be each rank's rows, not the global batch's; use "
+            "loss='full' or train in one process"
+        )
+    if model.text_adapter != "frozen":
+        raise ParetorecError(
+            f"text_adapter={model.text_adapter!r} cannot run under DDP (world size "
+            f"{ddp.world_size}): it samples item texts per rank; use text_adapter='frozen' "
+            "or train in one process"
+        )
+    return ddp

@@ -57,6 +57,7 @@ from .._validation import (
     check_positive_int,
     show,
 )
+from ._distributed import global_mean
 
 
 class Strategy:
@@ -307,7 +308,8 @@ class GradNorm(Strategy):
         norms = []
         for i in range(self.n_tasks):
             (grad,) = torch.autograd.grad(losses[i], layer, retain_graph=True, allow_unused=True)
-            norms.append(0.0 if grad is None else float(grad.detach().norm()))
+            grad = global_mean(torch.zeros_like(layer) if grad is None else grad)  # DDP
+            norms.append(float(grad.detach().norm()))
         current = [float(v) for v in losses.detach().cpu().tolist()]
         if any(v < 0 for v in current):
             raise ParetorecError(
@@ -578,7 +580,7 @@ class AggregatorStrategy(Strategy):
             parallel_chunk_size=self.parallel_chunk_size,
         )
         matrix = torch.cat([j.reshape(self.n_tasks, -1) for j in jacobians], dim=1)
-        exact = matrix.detach().to(torch.float64)
+        exact = global_mean(matrix.detach()).to(torch.float64)  # DDP: the global Jacobian
         gramian = exact @ exact.T
         with torch.no_grad():
             weights = torch.zeros(self.n_tasks, dtype=torch.float64, device=exact.device)

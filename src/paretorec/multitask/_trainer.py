@@ -10,6 +10,7 @@ drives early stopping and best-checkpoint restore.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from .._validation import (
     show,
 )
 from ..evaluation import auc, logloss, rmse
+from . import _distributed
 from ._features import EncodedFeatures, TaskSpec, check_rows, task_labels
 from ._models import ESMM, Batch, MultiTaskModel
 from ._strategies import Strategy, get_strategy
@@ -400,7 +402,12 @@ class Trainer:
         strategy: Strategy | None = None,
         regularizer: Regularizer | None = None,
     ) -> History:
-        """Train ``model`` in place on ``train`` (validating on ``valid``); returns the history."""
+        """Train ``model`` in place on ``train`` (validating on ``valid``); returns the history.
+
+        Inside an initialised ``torch.distributed`` process group of several ranks (e.g.
+        under ``torchrun``) the fit is data-parallel, with the parameters one process would
+        reach: see :mod:`paretorec.multitask._distributed`.
+        """
         if not isinstance(model, MultiTaskModel):
             raise ParetorecError(f"model must be a MultiTaskModel, got {type(model).__name__}")
         tasks = model.tasks
@@ -427,6 +434,7 @@ class Trainer:
         if regularizer is not None and not callable(regularizer):
             raise ParetorecError(f"regularizer must be callable, got {type(regularizer).__name__}")
         monitor, maximise = self.monitor_for(tasks) if valid is not None else (None, False)
+        _distributed.check_supported(model, strategy, regularizer)
         device = resolve_device(self.device)
         with seeded(self.seed, device), threads(self.num_threads):
             return self._fit(model, train, valid, strategy, regularizer, monitor, maximise, device)
@@ -445,6 +453,11 @@ class Trainer:
         model.to(device)
         for p in strategy.parameters():
             p.data = p.data.to(device)
+        # under DDP (a process group of >1 ranks) this rank keeps its shard of the rows
+        ddp = _distributed.current()
+        n = len(train)
+        if ddp is not None:
+            train = train.take(_distributed.shard_positions(n, ddp))
         train = train.to(device)
         valid = valid.to(device) if valid is not None else None
         optimizer = self._optimizer(model, strategy)
@@ -454,32 +467,41 @@ class Trainer:
         best_state: dict[str, Tensor] | None = None
         best_value = -math.inf if maximise else math.inf
         bad_epochs = 0
-        n = len(train)
         n_tasks = len(model.tasks)
         bar = tqdm(range(1, self.epochs + 1), desc=model.architecture, unit="epoch",
-                   disable=not self.progress)  # fmt: skip
+                   disable=not self.progress or not _distributed.is_main_process())  # fmt: skip
         for epoch in bar:
             model.train()
             start_time = time.perf_counter()
-            shuffled = train.take(torch.randperm(n, generator=generator).to(device))
+            order = torch.randperm(n, generator=generator)
+            bounds = [*range(0, n, self.batch_size), n]
+            if ddp is not None:  # this rank's rows of each global batch
+                order, bounds = _distributed.epoch_plan(order, self.batch_size, ddp)
+            shuffled = train.take(order.to(device))
             labels, mask = _labelled(shuffled)
+            if ddp is not None:
+                counts = _distributed.label_counts(model, labels, mask, bounds)
             loss_sum = torch.zeros(n_tasks, dtype=torch.float64, device=device)
             n_steps = 0
             n_seen = 0
             diagnostics: dict[str, float] = {}
-            for start in range(0, n, self.batch_size):
-                batch = shuffled.slice(start, start + self.batch_size)
-                if len(batch) < 2 and n_steps > 0:
+            for step, (start, stop) in enumerate(itertools.pairwise(bounds)):
+                batch = shuffled.slice(start, stop)
+                if min(self.batch_size, n - step * self.batch_size) < 2 and n_steps > 0:
                     continue  # a lone trailing row (BatchNorm cannot normalise one row)
                 outputs = model(batch)
-                losses = model.task_losses(
-                    outputs,
-                    labels[start : start + self.batch_size],
-                    mask[start : start + self.batch_size],
-                )
+                losses = model.task_losses(outputs, labels[start:stop], mask[start:stop])
+                if ddp is not None:
+                    losses = _distributed.global_losses(
+                        model, losses, labels[start:stop], mask[start:stop], counts[step], ddp
+                    )
                 extra = regularizer(batch, outputs) if regularizer is not None else None
                 optimizer.zero_grad(set_to_none=True)
                 info = strategy.backward(losses, shared_parameters=shared, extra_loss=extra)
+                if ddp is not None:
+                    _distributed.average_gradients(
+                        _distributed.all_parameters(model, strategy), ddp
+                    )
                 optimizer.step()
                 loss_sum += losses.detach().to(torch.float64)
                 for key, value in (info or {}).items():

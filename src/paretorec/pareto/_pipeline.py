@@ -15,6 +15,7 @@ from ..config import ParetoConfig, SpaceConfig
 from ..data import Dataset
 from ..models import create_model
 from ..ranking import CandidateSet, ItemContext, Policy
+from ._distributed import worker_attrs
 from ._features import (
     ItemFeatureChoice,
     check_user_groups,
@@ -181,6 +182,35 @@ def _without_ild(config: ParetoConfig, console: Console) -> ParetoConfig:
     return config.model_copy(update={"objectives": objectives, "search": search})
 
 
+def _storage_in(out: Path, storage: str | None) -> str | Path | None:
+    """The search storage: a URL as given, a relative path inside the run folder."""
+    if not storage:
+        return None
+    if "://" in storage or Path(storage).is_absolute():
+        return storage
+    return out / storage
+
+
+def validation_evaluator(
+    config: ParetoConfig, *, dataset: Dataset | None = None, console: Console | None = None
+) -> PolicyEvaluator:
+    """The validation evaluator :func:`run_pareto` searches on, rebuilt from ``config``
+    alone (the same data, split, carve, features, candidate model and ranker): what a worker
+    joining a stored search (``paretorec pareto-worker``) evaluates policies with."""
+    console = console or Console()
+    if dataset is None:
+        dataset = config.data.load()
+    choice = check_pareto_config(config, dataset)
+    if choice.vectors == "none" and "ild" in config.objectives.names:
+        config = _without_ild(config, console)
+    _, inner = config.data.splits(dataset)
+    if inner.valid is None:  # every split of DataConfig carves a validation part
+        raise RuntimeError("DataConfig.splits returned no validation part")
+    vectors = item_vectors(dataset, choice) if choice.vectors != "model" else None
+    evaluator, _ = _evaluator(dataset, inner.train, inner.valid, config, choice, vectors, console)
+    return evaluator
+
+
 def run_pareto(
     config: ParetoConfig,
     *,
@@ -225,10 +255,7 @@ def run_pareto(
 
     spaces = {"full": config.search.space, **config.search.compare}
     constraints = [Constraint(**c.model_dump()) for c in config.search.constraints]
-    storage = None
-    if config.search.storage:
-        storage = Path(config.search.storage)
-        storage = storage if storage.is_absolute() or "://" in str(storage) else out / storage
+    storage = _storage_in(out, config.search.storage)
     searches: dict[str, SearchResult] = {}
     holdout: dict[str, HoldoutCheck] = {}
     for name, space_config in spaces.items():
@@ -244,6 +271,8 @@ def run_pareto(
             population_size=config.search.population_size,
             constraints=constraints,
             progress=progress,
+            workers=config.search.workers,
+            study_attrs=worker_attrs(config, name),
         )
         searches[name] = result
         front = result.front

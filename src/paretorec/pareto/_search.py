@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+from optuna.storages.journal import BaseJournalBackend
 from tqdm.auto import tqdm
 
 from .._validation import ParetorecError, check_choice, check_positive_int
@@ -263,74 +266,242 @@ def run_search(
     population_size: int = 50,
     constraints: Sequence[Constraint] = (),
     progress: bool = True,
+    workers: int = 1,
+    study_attrs: dict[str, Any] | None = None,
 ) -> SearchResult:
     """Search ``space`` for Pareto-optimal policies under ``evaluator``'s objectives.
 
-    ``storage`` is an Optuna RDB URL (``sqlite:///study.db``, ``postgresql://...`` for
-    parallel workers) or a path to a SQLite file; ``None`` keeps the study in memory. A
-    study found in the storage is resumed: only the missing trials are run. The default
-    policy (the candidate model's own ranking) is always evaluation 0 of the result, so
-    the accuracy anchor is on record; it is evaluated beside the study, which holds the
-    other ``n_trials - 1`` evaluations.
+    ``storage`` (see :func:`open_storage`): ``None`` keeps the study in memory; a file path
+    is an Optuna journal file (``.db`` / ``.sqlite`` paths are SQLite files); a URL
+    (``sqlite:///study.db``, ``postgresql://...``) is an Optuna RDB storage. A study found
+    in the storage is resumed: only the missing trials are run. The default policy (the
+    candidate model's own ranking) is always evaluation 0 of the result, so the accuracy
+    anchor is on record; it is evaluated beside the study, which holds the other
+    ``n_trials - 1`` evaluations.
+
+    The budget is agreed through the storage: the study holds exactly ``n_trials - 1``
+    trial *tickets* (waiting trials, created here before any evaluation); every worker
+    claims a ticket before evaluating (Optuna's waiting-trial pop, which exactly one
+    claimant wins) and stops when none is left. So ``workers`` processes (this one and
+    ``workers - 1`` spawned ones, worker ``i`` sampling with NSGA-II seed ``seed + i``)
+    finish exactly the budget with distinct trial numbers. More workers can join from
+    other machines (``paretorec pareto-worker``). ``study_attrs`` are stored on a new
+    study (what a joining worker needs to rebuild the evaluator).
     """
     import optuna
 
     n_trials = check_positive_int(n_trials, "n_trials")
+    workers = check_positive_int(workers, "workers")
     check_choice(sampler, "sampler", SAMPLERS)
     if space.k != evaluator.k:
         raise ParetorecError(f"space k ({space.k}) must equal the evaluator's k ({evaluator.k})")
-    url = _storage_url(storage)
+    if workers > 1 and storage is None:
+        raise ParetorecError(
+            f"workers={workers} needs a storage the workers share (a journal file path or "
+            "an RDB URL), got storage=None"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    opened = open_storage(storage)
     study = optuna.create_study(
         study_name=study_name,
-        storage=url,
+        storage=opened,
         directions=list(evaluator.directions),  # type: ignore[arg-type]
-        sampler=_make_sampler(sampler, seed, population_size),
         load_if_exists=True,
     )
+    if not study.trials:
+        from ._distributed import FINGERPRINT_ATTR, evaluator_fingerprint
+
+        attrs = {**(study_attrs or {}), FINGERPRINT_ATTR: evaluator_fingerprint(evaluator)}
+        for key, value in attrs.items():
+            study.set_user_attr(key, value)
+    _issue_tickets(study, space, n_trials - 1)
     baseline_policy = Policy(k=evaluator.k)
     baseline = evaluator.evaluate(baseline_policy)
 
-    def violations(values: dict[str, float]) -> dict[str, float]:
-        """Constraint name -> violation (<= 0 when met), in the order given."""
-        return {
-            f"{i}:{c.objective}": c.violation(values, baseline) for i, c in enumerate(constraints)
-        }
+    settings = WorkerSettings(
+        sampler=sampler,
+        seed=seed,
+        population_size=population_size,
+        constraints=tuple(constraints),
+    )
+    started = time.perf_counter()
+    processes = []
+    if workers > 1:
+        import multiprocessing
 
-    def objective(trial: Any) -> list[float]:
+        # spawn, not fork: the parent may hold OpenMP / BLAS thread pools
+        context = multiprocessing.get_context("spawn")
+        ready = context.Barrier(workers)  # start together once every worker has loaded
+        for index in range(1, workers):
+            process = context.Process(
+                target=_worker_process,
+                args=(str(storage), study_name, evaluator, space, settings, index, ready),
+                name=f"paretorec-search-{index}",
+            )
+            process.start()
+            processes.append(process)
+        _wait(ready)
+    try:
+        run_worker(study, evaluator, space, settings, worker=0, progress=progress)
+    finally:
+        for process in processes:
+            process.join()
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        raise ParetorecError(f"search workers {failed} failed (see their output above)")
+    seconds = time.perf_counter() - started
+    sync_storage(opened)
+    return _collect(study, evaluator, baseline_policy, baseline, constraints, seconds)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker samples: the study's sampler, its base seed, NSGA-II's population."""
+
+    sampler: str = "nsga2"
+    seed: int = 0
+    population_size: int = 50
+    constraints: tuple[Constraint, ...] = ()
+
+
+def _issue_tickets(study: Any, space: SearchSpace, budget: int) -> None:
+    """Top the study up to ``budget`` live trials (waiting, running or finished, not failed).
+
+    Called by the coordinating process only, before its workers start: trials left running
+    by a killed run are failed and replaced by fresh tickets (resume), so the budget
+    completes. The seeding design fills the first tickets of a new study.
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
+        if trial.state == TrialState.RUNNING:  # left over from a killed run
+            study.tell(trial.number, state=TrialState.FAIL)
+    live = [t for t in trials if t.state not in (TrialState.FAIL, TrialState.RUNNING)]
+    missing = budget - len(live)
+    if missing <= 0:
+        return
+    design = space.initial_design()[:missing] if not trials else []
+    for params in design:
+        study.enqueue_trial(params)
+    for _ in range(missing - len(design)):
+        study.enqueue_trial({})
+
+
+def _claim_ticket(study: Any, storage: Any, study_id: int) -> Any:
+    """Pop one waiting trial (the storage lets exactly one claimant win it), or ``None``."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return optuna.trial.Trial(study, trial._trial_id)
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def run_worker(
+    study: Any,
+    evaluator: PolicyEvaluator,
+    space: SearchSpace,
+    settings: WorkerSettings,
+    *,
+    worker: int = 0,
+    progress: bool = False,
+) -> int:
+    """Claim and evaluate tickets of ``study`` until none is left; the count evaluated.
+
+    Worker ``i`` samples with seed ``settings.seed + i``: NSGA-II reseeded per worker, so
+    workers do not propose the same children.
+    """
+    from optuna.trial import TrialState
+
+    study.sampler = _make_sampler(
+        settings.sampler, settings.seed + worker, settings.population_size
+    )
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    baseline = evaluator.evaluate(Policy(k=evaluator.k))
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    bar = tqdm(
+        total=waiting,
+        desc=f"search ({settings.sampler}, worker {worker})",
+        disable=not progress,
+        leave=False,
+    )
+    done = 0
+    while (trial := _claim_ticket(study, storage, study_id)) is not None:
         policy = space.suggest(trial)
         values = evaluator.evaluate(policy)
         trial.set_user_attr("policy", policy.to_dict())
-        found = violations(values)
+        trial.set_user_attr("worker", worker)
+        found = {
+            f"{i}:{c.objective}": c.violation(values, baseline)
+            for i, c in enumerate(settings.constraints)
+        }
         if found:
             trial.set_user_attr("constraint", list(found.values()))
             for name, violation in found.items():
                 trial.set_constraint(name, violation)
-        return [values[name] for name in evaluator.objectives]
+        study.tell(trial, [values[name] for name in evaluator.objectives])
+        done += 1
+        bar.update(1)
+    bar.close()
+    return done
 
-    # The baseline is evaluated here, not as a study trial: a trial without the space's
-    # parameters would empty the search space NSGA-II evolves. It counts as evaluation 0.
-    done = len([t for t in study.trials if t.state.is_finished()])
-    remaining = max(n_trials - 1 - done, 0)
-    if done == 0:
-        # The seeding design is queued, as far as the budget allows.
-        for params in space.initial_design()[:remaining]:
-            study.enqueue_trial(params, skip_if_exists=True)
-    started = time.perf_counter()
-    if remaining:
-        bar = tqdm(total=remaining, desc=f"search ({sampler})", disable=not progress, leave=False)
-        study.optimize(objective, n_trials=remaining, callbacks=[lambda _s, _t: bar.update(1)])
-        bar.close()
-    seconds = time.perf_counter() - started
 
-    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+def _worker_process(
+    storage: str,
+    study_name: str,
+    evaluator: PolicyEvaluator,
+    space: SearchSpace,
+    settings: WorkerSettings,
+    index: int,
+    ready: Any,
+) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    opened = open_storage(storage)
+    study = optuna.load_study(study_name=study_name, storage=opened)
+    _wait(ready)
+    run_worker(study, evaluator, space, settings, worker=index)
+    sync_storage(opened)
+
+
+def _wait(barrier: Any, timeout: float = 300.0) -> None:
+    """Wait for the other workers; a worker that never arrives (it failed to start) does
+    not stall the rest: they go on without it after ``timeout`` seconds."""
+    import contextlib
+    import threading
+
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout)
+
+
+def _collect(
+    study: Any,
+    evaluator: PolicyEvaluator,
+    baseline_policy: Policy,
+    baseline: dict[str, float],
+    constraints: Sequence[Constraint],
+    seconds: float,
+) -> SearchResult:
+    from optuna.trial import TrialState
+
+    finished = sorted(
+        study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number
+    )
     policies = [baseline_policy] + [Policy.from_dict(t.user_attrs["policy"]) for t in finished]
     values = np.array(
         [[baseline[name] for name in evaluator.objectives]] + [t.values for t in finished],
         dtype=np.float64,
     )
     feasible = np.array(
-        [all(v <= 0 for v in violations(baseline).values())]
+        [all(c.violation(baseline, baseline) <= 0 for c in constraints)]
         + [all(v <= 0 for v in t.user_attrs.get("constraint", [0.0])) for t in finished]
     )
     return SearchResult(
@@ -344,15 +515,112 @@ def run_search(
     )
 
 
-def _storage_url(storage: str | Path | None) -> str | None:
+#: Suffixes of a storage path read as a SQLite file (any other path is a journal file).
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def open_storage(storage: str | Path | None) -> Any:
+    """The Optuna storage named by ``storage``.
+
+    ``None``: in memory (not resumable). A URL with ``://`` (``sqlite:///study.db``,
+    ``postgresql://user@host/db``): Optuna's RDB storage, the choice for workers on several
+    machines. A path ending in ``.db``, ``.sqlite`` or ``.sqlite3``: a SQLite file. Any
+    other path: an Optuna journal file (:class:`JournalFile`, the default), an append-only
+    log that workers on one machine (or on a shared file system) share through a lock file.
+    """
     if storage is None:
         return None
+    import optuna
+
     text = str(storage)
     if "://" in text:
-        return text
+        return optuna.storages.RDBStorage(text)
     path = Path(text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path.resolve()}"
+    if path.suffix in SQLITE_SUFFIXES:
+        return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
+    return optuna.storages.JournalStorage(JournalFile(path))
+
+
+def sync_storage(storage: Any) -> None:
+    """Force a journal file's last appends to disk (no-op for other storages)."""
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, JournalFile):
+        backend.sync()
+
+
+class JournalFile(BaseJournalBackend):
+    """Optuna's journal file log, with the ``fsync`` batched.
+
+    Reads are Optuna's :class:`~optuna.storages.journal.JournalFileBackend`; appends take
+    the same lock (:class:`~optuna.storages.journal.JournalFileOpenLock`: an ``O_EXCL``
+    lock file, safe on local disks and NFSv3+), write and flush each log line, like
+    Optuna's, but ``fsync`` at most every ``fsync_seconds`` (and on :meth:`sync`, called
+    when a search or worker ends) instead of after every line: a search writes about 15
+    lines per trial, and an ``fsync`` costs milliseconds, more than evaluating a policy.
+
+    Durability: every line is in the operating system's page cache when the call returns,
+    so a killed worker loses nothing and the others see its writes at once; a machine
+    crash (power loss) can lose the last ``fsync_seconds`` of trials, which a resumed
+    search runs again.
+    """
+
+    def __init__(self, path: str | Path, fsync_seconds: float = 1.0) -> None:
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        self.path = str(path)
+        self.fsync_seconds = fsync_seconds
+        self._lock = JournalFileOpenLock(self.path)
+        self._reader = JournalFileBackend(self.path, lock_obj=self._lock)
+        self._last_fsync = time.monotonic()
+        self._dirty = False
+        self._handle: BinaryIO | None = None
+        self._offset = 0
+        self._next_log = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handle": None}
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        """New logs from ``log_number_from`` on. The storage reads sequentially (after each
+        of its own writes, about 15 per trial), so the common case reads on from a kept
+        file handle and offset instead of reopening the file; any other start is
+        Optuna's reader."""
+        if log_number_from != self._next_log:
+            yield from self._reader.read_logs(log_number_from)
+            return
+        if self._handle is None:
+            self._handle = open(self.path, "rb")  # noqa: SIM115 - kept open across calls
+        self._handle.seek(self._offset)
+        for line in self._handle:
+            if not line.endswith(b"\n"):  # a line another process is still writing
+                break
+            self._offset += len(line)
+            self._next_log += 1
+            yield json.loads(line)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        self._lock.acquire()
+        try:
+            with open(self.path, "ab") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                if time.monotonic() - self._last_fsync >= self.fsync_seconds:
+                    os.fsync(handle.fileno())
+                    self._last_fsync = time.monotonic()
+                    self._dirty = False
+                else:
+                    self._dirty = True
+        finally:
+            self._lock.release()
+
+    def sync(self) -> None:
+        if self._dirty:
+            with open(self.path, "ab") as handle:
+                os.fsync(handle.fileno())
+            self._last_fsync = time.monotonic()
+            self._dirty = False
 
 
 @dataclass
