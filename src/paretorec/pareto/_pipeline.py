@@ -34,6 +34,10 @@ class ParetoRun:
     ranker_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the plain candidate ranking (the default policy) on test
     baseline_test: dict[str, float] = field(default_factory=dict)
+    #: what the test check fitted (on the test split's training part), kept for serving:
+    #: ``{"model": CandidateModel, "ranker": MultiTaskRanker | None, "dataset": Dataset,
+    #: "vectors": item vectors}``; saved under ``models/`` in the run folder
+    fitted: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def front_policies(self, space: str = "full") -> list[Policy]:
         return self.searches[space].front_policies()
@@ -68,10 +72,13 @@ def _evaluator(
     config: ParetoConfig,
     vectors: Any,
     console: Console,
+    keep: dict[str, Any] | None = None,
 ) -> tuple[PolicyEvaluator, dict[str, float] | None]:
     """The evaluator of policies on ``target``, everything fitted on ``train`` alone; with a
-    ranker configured, also its task metrics on ``target``."""
+    ranker configured, also its task metrics on ``target``. ``keep`` receives the fitted
+    ``model`` and ``ranker`` (None without one)."""
     model = create_model(config.candidates.model, **config.candidates.params).fit(train)
+    ranker = None
     relevant_all = target.to_csr()
     users = np.flatnonzero((np.diff(relevant_all.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
     candidates = CandidateSet.from_model(model, users, config.candidates.n_candidates)
@@ -94,6 +101,8 @@ def _evaluator(
             f"  ranker {ranker.architecture} ({ranker.strategy}) fitted in "
             f"{time.perf_counter() - started:.1f}s; on this split's held-out part: {shown}"
         )
+    if keep is not None:
+        keep.update(model=model, ranker=ranker)
     context = ItemContext.from_training(model.seen, vectors)
     groups = {name: dataset.users[name].to_numpy()[users] for name in config.objectives.user_groups}
     evaluator = PolicyEvaluator(
@@ -134,7 +143,11 @@ def run_pareto(
     validation, valid_ranker = _evaluator(
         dataset, inner.train, inner.valid, config, vectors, console
     )
-    test, test_ranker = _evaluator(dataset, split.train, split.test, config, vectors, console)
+    fitted: dict[str, Any] = {"dataset": dataset, "vectors": vectors}
+    test, test_ranker = _evaluator(
+        dataset, split.train, split.test, config, vectors, console, keep=fitted
+    )
+    save_fitted(fitted, out / "models")
     sources = config.ranker.source_names() if config.ranker is not None else ()
 
     spaces = {"full": config.search.space, **config.search.compare}
@@ -179,9 +192,18 @@ def run_pareto(
             if valid_ranker is not None and test_ranker is not None
             else {}
         ),
+        fitted=fitted,
     )
     run.summary = summarize(run)
     return run
+
+
+def save_fitted(fitted: dict[str, Any], directory: Path) -> None:
+    """Save the test check's candidate model (and ranker) so that a bundle can be exported
+    from the run folder later (``paretorec export RUN_DIR``)."""
+    fitted["model"].save(directory / "candidates")
+    if fitted.get("ranker") is not None:
+        fitted["ranker"].save(directory / "ranker")
 
 
 def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
