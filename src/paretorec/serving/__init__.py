@@ -15,6 +15,7 @@ from typing import Any
 
 from ._bundle import Bundle, FrontPoint, export_bundle, load_bundle, verify_bundle, write_bundle
 from ._feedback import FEEDBACK_KINDS, FeedbackStore, StoreResult
+from ._explain import explanation_fidelity, history_contributions
 from ._recommender import Constraint, Recommendation, RecommendedItem, Recommender, fold_in
 
 __all__ = [
@@ -29,8 +30,10 @@ __all__ = [
     "ServiceSettings",
     "StoreResult",
     "create_app",
+    "explanation_fidelity",
     "export_bundle",
     "fold_in",
+    "history_contributions",
     "load_bundle",
     "verify_bundle",
     "write_bundle",
