@@ -14,8 +14,8 @@ The HTTP app (``create_app``) needs the ``fastapi`` stack; it is imported lazily
 from typing import Any
 
 from ._bundle import Bundle, FrontPoint, export_bundle, load_bundle, verify_bundle, write_bundle
-from ._feedback import FEEDBACK_KINDS, FeedbackStore, StoreResult
 from ._explain import explanation_fidelity, history_contributions
+from ._feedback import FEEDBACK_KINDS, FeedbackStore, StoreResult
 from ._recommender import Constraint, Recommendation, RecommendedItem, Recommender, fold_in
 
 __all__ = [
