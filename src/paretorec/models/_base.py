@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -52,6 +52,17 @@ class CandidateModel(ABC):
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:  # noqa: B027 - optional hook
         """Restore learned arrays saved by :meth:`_state`."""
+
+    #: True when :meth:`score_histories` is implemented (fold-in of unseen histories).
+    supports_fold_in: ClassVar[bool] = False
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        """Float32 scores (len(histories), n_items) of users given only their histories."""
+        raise ParetorecError(
+            f"model {self.name!r} ({type(self).__name__}) cannot fold in histories; "
+            f"use one of the models that can: "
+            f"{', '.join(n for n in list_models() if _REGISTRY[n].supports_fold_in)}"
+        )
 
     # ------------------------------------------------------------------ public API
     def fit(self: ModelT, train: Dataset) -> ModelT:
@@ -105,6 +116,44 @@ class CandidateModel(ABC):
             if exclude_seen:
                 mask_seen(scores, self.seen, batch)
             yield batch, scores
+
+    def score_histories(
+        self,
+        histories: Sequence[Any],
+        *,
+        exclude_history: bool = True,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> np.ndarray:
+        """Fold-in: scores of every item for users given only their histories.
+
+        ``histories`` is a sequence of 1-D arrays of item codes (oldest first; order
+        matters only to the sequential model, repeats count once elsewhere). No refit is
+        needed, so a user's list reflects an interaction at once. The users need not be
+        known to the model. Returns float32 ``(len(histories), n_items)``; the items of
+        each history get ``-inf`` when ``exclude_history``. An empty history gives the
+        model's scores for a user without interactions (popularity-like or zeros).
+        """
+        self._require_fitted()
+        arrays = check_histories(histories, self.n_items)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if not isinstance(exclude_history, (bool, np.bool_)):
+            raise ParetorecError(f"exclude_history must be a bool, got {exclude_history!r}")
+        if not arrays:
+            return np.zeros((0, self.n_items), dtype=np.float32)
+        parts = []
+        for start in range(0, len(arrays), batch_size):
+            batch = arrays[start : start + batch_size]
+            scores = np.array(self._score_histories(batch), dtype=np.float32)
+            if scores.shape != (len(batch), self.n_items):
+                raise RuntimeError(
+                    f"{type(self).__name__}._score_histories returned shape {scores.shape}, "
+                    f"expected {(len(batch), self.n_items)}"
+                )
+            if exclude_history:
+                rows = np.repeat(np.arange(len(batch)), [len(h) for h in batch])
+                scores[rows, np.concatenate(batch)] = -np.inf
+            parts.append(scores)
+        return np.concatenate(parts, axis=0)
 
     def recommend(
         self,
@@ -225,6 +274,37 @@ def get_model_class(name: str) -> type[CandidateModel]:
 def create_model(name: str, **params: Any) -> CandidateModel:
     """Instantiate a registered candidate model by name."""
     return get_model_class(name)(**params)
+
+
+def check_histories(histories: Any, n_items: int) -> list[np.ndarray]:
+    """Return ``histories`` as a list of 1-D int64 arrays of item codes in ``[0, n_items)``."""
+    if isinstance(histories, (str, bytes, np.ndarray)) and np.ndim(histories) < 2:
+        raise ParetorecError(
+            f"histories must be a sequence of item-code arrays (one per user), got "
+            f"{type(histories).__name__}"
+        )
+    try:
+        items = list(histories)
+    except TypeError:
+        raise ParetorecError(
+            f"histories must be a sequence of item-code arrays (one per user), got "
+            f"{type(histories).__name__}"
+        ) from None
+    return [check_index_array(h, f"histories[{i}]", n_items) for i, h in enumerate(items)]
+
+
+def histories_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Binary (len(histories), n_items) csr matrix of the histories (repeats count once)."""
+    lengths = [len(h) for h in histories]
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    cols = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
+    matrix = sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float32), (rows, cols)),
+        shape=(len(histories), n_items),
+        dtype=np.float32,
+    )
+    matrix.data[:] = 1.0
+    return matrix
 
 
 def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarray) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from .._validation import ParetorecError, check_nonnegative_float
 from ..data import Dataset
-from ._base import CandidateModel, register_model
+from ._base import CandidateModel, histories_matrix, register_model
 
 
 @register_model("ease")
@@ -54,6 +54,13 @@ class EASEModel(CandidateModel):
         # n_users x n_items^2; measured as fast as the 2-thread dense product on
         # MovieLens-1M, without materialising dense user rows.
         return np.asarray(self.seen[users] @ self.weights, dtype=np.float32)
+
+    supports_fold_in = True
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        # EASE is a function of the history row alone: x @ B, exactly as for known users.
+        rows = histories_matrix(histories, self.n_items)
+        return np.asarray(rows @ self.weights, dtype=np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights}

@@ -13,7 +13,7 @@ from .._validation import (
     check_positive_int,
 )
 from ..data import Dataset
-from ._base import CandidateModel, register_model
+from ._base import CandidateModel, histories_matrix, register_model
 
 #: Upper bound on the cells of one dense block of the similarity matrix (float64), so
 #: memory stays near 64 MB whatever the catalogue size.
@@ -69,6 +69,12 @@ class ItemKNNModel(CandidateModel):
         similarity = self._similarity()
         scores = self.seen[users] @ similarity
         return np.asarray(scores.toarray(), dtype=np.float32)
+
+    supports_fold_in = True
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        rows = histories_matrix(histories, self.n_items)
+        return np.asarray((rows @ self._similarity()).toarray(), dtype=np.float32)
 
     def _similarity(self) -> sp.csr_matrix:
         if self.similarity is None:

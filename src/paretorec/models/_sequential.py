@@ -945,13 +945,22 @@ class SequentialTransformer(CandidateModel):
         return self
 
     def _score(self, users: np.ndarray) -> np.ndarray:
+        return self._score_sequences([self._sequences[u] for u in users])
+
+    supports_fold_in = True
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        # The user *is* the encoded sequence: fold-in is scoring it, in the given order.
+        return self._score_sequences(histories)
+
+    def _score_sequences(self, histories: list[np.ndarray]) -> np.ndarray:
         network = self._network
         if network is None:
             raise ParetorecError("SequentialTransformer is not fitted; call fit(train) first")
         network.eval()
         with torch.no_grad():
             table = network.item_table()
-            sequences = _left_pad([self._sequences[u] for u in users], self.max_length)
+            sequences = _left_pad(list(histories), self.max_length)
             states = network.encode(torch.from_numpy(sequences).to(self.device), table)
             scores = self._logits(states[:, -1], table[1:])
         return scores.float().cpu().numpy()

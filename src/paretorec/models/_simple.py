@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,30 @@ class RandomModel(CandidateModel):
         words = _splitmix64(keys)
         return ((words >> np.uint64(40)).astype(np.float32)) / np.float32(1 << 24)
 
+    supports_fold_in = True
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        # A folded-in user is keyed by a digest of its history (not its row in the call),
+        # so the same history gets the same scores in any batch.
+        n_items = self.n_items
+        digests = np.array(
+            [
+                int.from_bytes(
+                    hashlib.blake2b(np.asarray(h, np.int64).tobytes(), digest_size=8).digest(),
+                    "little",
+                )
+                for h in histories
+            ],
+            dtype=np.uint64,
+        )
+        with np.errstate(over="ignore"):
+            keys = (
+                _splitmix64(digests ^ np.uint64(self.seed))[:, None]
+                + np.arange(n_items, dtype=np.uint64)[None, :]
+            )
+        words = _splitmix64(keys)
+        return ((words >> np.uint64(40)).astype(np.float32)) / np.float32(1 << 24)
+
 
 @register_model("popularity")
 class PopularityModel(CandidateModel):
@@ -69,6 +94,11 @@ class PopularityModel(CandidateModel):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.popularity, (len(users), self.n_items)).copy()
+
+    supports_fold_in = True
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        return np.broadcast_to(self.popularity, (len(histories), self.n_items)).copy()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity}
