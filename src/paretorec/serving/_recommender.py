@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._validation import ParetorecError, check_positive_int, show
 from ..models import CandidateModel, top_k_indices
@@ -710,31 +709,11 @@ class Recommender:
 
 
 def fold_in(model: CandidateModel, histories: Sequence[np.ndarray]) -> np.ndarray:
-    """Scores of users known only by their histories, with the model's own fold-in where it
-    has one (``score_histories``), else the closed forms of EASE and item-kNN."""
-    if getattr(model, "supports_fold_in", False):
-        scores: np.ndarray = model.score_histories(list(histories), exclude_history=False)  # type: ignore[attr-defined]
-        return scores
-    rows = _history_rows(histories, model.n_items)
-    if model.name == "ease":
-        return np.asarray(rows @ model.weights, dtype=np.float32)  # type: ignore[attr-defined]
-    if model.name == "itemknn":
-        return np.asarray((rows @ model.similarity).toarray(), dtype=np.float32)  # type: ignore[attr-defined]
-    if not model.requires_history:
-        first = model.score(np.zeros(1, dtype=np.int64))[0]
-        return np.broadcast_to(first, (len(histories), model.n_items)).astype(np.float32)
-    raise ParetorecError(
-        f"the candidate model {model.name!r} cannot fold in a history in this version"
-    )
-
-
-def _history_rows(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
-    lengths = [len(h) for h in histories]
-    columns = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
-    rows = np.repeat(np.arange(len(histories)), lengths)
-    matrix = sp.csr_matrix(
-        (np.ones(len(columns), dtype=np.float32), (rows, columns)),
-        shape=(len(histories), n_items),
-    )
-    matrix.data[:] = 1.0
-    return matrix
+    """Scores of users known only by their histories (``CandidateModel.score_histories``,
+    history items not excluded): float32 ``(len(histories), n_items)``."""
+    if not getattr(model, "supports_fold_in", False):
+        raise ParetorecError(
+            f"the candidate model {model.name!r} cannot fold in a history; serve a bundle "
+            "whose candidates come from a model with fold-in (ease, itemknn, bpr, sequential)"
+        )
+    return np.asarray(model.score_histories(list(histories), exclude_history=False))
