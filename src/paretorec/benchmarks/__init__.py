@@ -11,6 +11,7 @@ from . import (
     _ml100k_multitask,
     _ml100k_pareto,
     _movielens100k,
+    _serving,
     _simulator_funnel,
     _text_encoding,
 )
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "text_encoding": _text_encoding.run,
     "simulator_funnel": _simulator_funnel.run,
     "ml100k_multitask": _ml100k_multitask.run,
+    "serving": _serving.run,
 }
 
 __all__ = ["BENCHMARKS"]
