@@ -184,3 +184,11 @@ def test_served_point_is_ranker_fusion_with_mmr(bundle: Path) -> None:
     # the tiny bundle has no ranker: the point with the best validation nDCG stands in
     best = max(loaded.points, key=lambda p: p.validation["ndcg"])
     assert served_point(loaded) == best.id
+
+
+def test_explanation_fidelity_on_a_user_sample(bundle: Path) -> None:
+    from paretorec.benchmarks._serving import explanation_fidelity
+
+    result = explanation_fidelity(bundle, n_users=8, seed=0)
+    assert result["users"] == 8 and result["checked"] > 0
+    assert result["pass_rate"] == result["passed"] / result["checked"] >= 0.9

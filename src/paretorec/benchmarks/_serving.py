@@ -637,16 +637,23 @@ def _server_errors(port: int) -> int:
 
 
 # ---------------------------------------------------------------------------- fidelity
-def explanation_fidelity(bundle: str | Path, *, n_users: int, seed: int = 0) -> dict[str, Any]:
-    """The deletion test of explanations on ``n_users`` sampled known users."""
-    from .. import serving
+def explanation_fidelity(
+    bundle: str | Path, *, n_users: int, point: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The deletion test of explanations (:func:`paretorec.serving.explanation_fidelity`)
+    on ``n_users`` known users drawn at random (seeded), at ``point``."""
+    from ..serving import Recommender
+    from ..serving import explanation_fidelity as deletion_test
 
-    check = getattr(serving, "explanation_fidelity", None)
-    if check is None:
-        return {"pass_rate": None, "reason": "paretorec.serving.explanation_fidelity is missing"}
-    recommender = serving.Recommender.load(bundle)
-    result = check(recommender, n_users=n_users, seed=seed)
-    return dict(result) if isinstance(result, dict) else {"pass_rate": float(result)}
+    recommender = Recommender.load(bundle)
+    ids = recommender.bundle.user_ids
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(ids), size=min(n_users, len(ids)), replace=False)
+    users = [_plain(ids[i]) for i in np.sort(chosen)]
+    started = time.perf_counter()
+    result = dict(deletion_test(recommender, users, k=K, point=point))
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result
 
 
 # ---------------------------------------------------------------------------- run
@@ -745,7 +752,7 @@ def run(
     crash = crash_test(path, work, cycles=cycles, console=console)
     rows.append({"name": "crash safety", "metrics": crash})
     console.print(f"  crash: {crash}")
-    fidelity = explanation_fidelity(path, n_users=settings["fidelity_users"])
+    fidelity = explanation_fidelity(path, n_users=settings["fidelity_users"], point=point)
     rows.append({"name": "explanation fidelity", "metrics": fidelity})
     summary = {
         "p99_ms_at_100rps": round(main.percentile_ms(99), 3),
