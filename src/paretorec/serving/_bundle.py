@@ -462,8 +462,8 @@ def load_bundle(path: str | Path) -> Bundle:
         FrontPoint(
             id=int(p["id"]),
             policy=Policy.from_dict(p["policy"]),
-            validation=dict(p["validation"]),
-            test=dict(p["test"]),
+            validation={o: float(p["validation"][o]) for o in meta["objectives"]},
+            test={o: float(p["test"][o]) for o in meta["objectives"]},
         )
         for p in meta["front"]
     )
