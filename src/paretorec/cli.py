@@ -281,6 +281,7 @@ def serve(
             help="Feedback store: SQLAlchemy URL or SQLite file ($PARETOREC_FEEDBACK_URL)."
         ),
     ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn).")] = True,
 ) -> None:
     """Serve a bundle over HTTP (FastAPI + uvicorn): /recommend, /feedback, /items, /front."""
     import os
@@ -291,7 +292,13 @@ def serve(
 
     if feedback_url:
         os.environ[FEEDBACK_ENV] = feedback_url
-    run_server(bundle, host=host, port=port, workers=check_positive_int(workers, "workers"))
+    run_server(
+        bundle,
+        host=host,
+        port=port,
+        workers=check_positive_int(workers, "workers"),
+        access_log=access_log,
+    )
 
 
 @app.command("recommend")

@@ -453,6 +453,7 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     log_level: str = "info",
+    access_log: bool = True,
 ) -> None:
     """Run the service with uvicorn (``paretorec serve``)."""
     import uvicorn
@@ -469,6 +470,9 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
+            access_log=access_log,
         )
     else:
-        uvicorn.run(create_app(bundle), host=host, port=port, log_level=log_level)
+        uvicorn.run(
+            create_app(bundle), host=host, port=port, log_level=log_level, access_log=access_log
+        )
