@@ -61,7 +61,7 @@ def test_report_marks_operating_points_in_every_plot(run: ParetoRun, tmp_path: P
     # the page says why 2-D projections look dominated and why validation nDCG is lower
     assert "look dominated" in page and "non-dominated subset" in page
     assert "Why validation ndcg is lower than test ndcg" in page and "0.60x" in page
-    assert "ndcg_valsel" in page
+    assert "ndcg_valsel" in page and "selected on validation and the figure measured" in page
     for label in ("plain ranking", "accuracy-max", "knee", "equal preference"):
         assert label in page
 

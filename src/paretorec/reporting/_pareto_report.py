@@ -406,10 +406,16 @@ def _values(values: Mapping[str, float], objectives: Sequence[str]) -> list[str]
 
 def _summary_items(summary: Mapping[str, Any]) -> str:
     """Every summary key, whatever the pipeline's version writes (nested dicts inline)."""
-    return "".join(
+    items = "".join(
         f"<li><code>{html.escape(str(k))}</code>: {html.escape(_fmt(v))}</li>"
         for k, v in summary.items()
     )
+    if any(str(k).endswith("_valsel") for k in summary):
+        items += (
+            "<li><small>Keys ending in <code>_valsel</code>: the policy was selected on "
+            "validation and the figure measured on test.</small></li>"
+        )
+    return items
 
 
 def write_pareto_report(run: ParetoRun, directory: str | Path) -> Path:
