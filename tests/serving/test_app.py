@@ -197,3 +197,23 @@ def test_real_socket_and_sighup_reload(tiny_bundle: Path, tmp_path: Path) -> Non
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_feedback_is_read_in_the_next_list(client: TestClient) -> None:
+    """Read-your-writes: a click joins the user's history for the next /recommend."""
+    before = client.post("/recommend", json={"user_id": "newcomer", "k": 5, "point": 0}).json()
+    assert before["fallback"] == "popularity"
+    clicked = before["items"][0]["item_id"]
+    events = [
+        {"kind": "click", "item_id": clicked, "user_id": "newcomer", "idempotency_key": "c1"},
+        {"kind": "impression", "item_id": "m59", "user_id": "newcomer", "idempotency_key": "c2"},
+    ]
+    assert client.post("/feedback", json={"events": events}).json()["stored"] == 2
+    after = client.post("/recommend", json={"user_id": "newcomer", "k": 5, "point": 0}).json()
+    assert after["fallback"] is None and clicked not in {i["item_id"] for i in after["items"]}
+    recommender = client.app.state.service.get()
+    expected = recommender.recommend(history=[clicked], k=5, point=0)
+    assert [i["item_id"] for i in after["items"]] == [i.item_id for i in expected.items]
+    assert client.post("/admin/reload", json={}, headers=AUTH).status_code == 200
+    again = client.post("/recommend", json={"user_id": "newcomer", "k": 5, "point": 0}).json()
+    assert again["items"] == after["items"]

@@ -123,6 +123,7 @@ class _Service:
             if old is not None:
                 fresh.observers.extend(old.observers)
                 fresh.auto_chooser = old.auto_chooser
+                fresh._recent.update(old._recent)
             if self.added_items:
                 fresh.add_items(self.added_items)
             self.recommender = fresh

@@ -31,6 +31,10 @@ Documented decisions:
   MMR / ILD), their popularity 0 (long tail).
 * **Anonymous users and the ranker.** Without a user code the ranker's task probabilities
   are each item's mean prediction over a fixed sample of training users.
+* **Read-your-writes.** Clicks, likes, purchases and ratings that reach :meth:`observe`
+  (the app calls it after each durable ``/feedback`` commit) join that user's history in
+  this process at once: the next list folds them in and no longer shows those items.
+  Each worker process keeps its own; they survive a reload, not a restart.
 * **Propensity.** Every policy on the front is deterministic, so each listed item was shown
   with probability 1; the field is there for the logs off-policy evaluation reads.
 """
@@ -56,6 +60,11 @@ from ._bundle import Bundle, FrontPoint, load_bundle
 PRIOR_USERS = 64
 #: Largest ``k`` a request may ask for by default.
 MAX_K = 100
+#: Feedback kinds that join a user's history at once (read-your-writes).
+POSITIVE_KINDS = ("click", "like", "purchase", "rating")
+#: Recent items kept per user, and users kept, for read-your-writes.
+MAX_RECENT = 200
+MAX_RECENT_USERS = 100_000
 
 Observer = Callable[[Sequence[Mapping[str, Any]]], None]
 AutoChooser = Callable[[Mapping[str, Any]], tuple[int, float]]
@@ -221,6 +230,9 @@ class Recommender:
         #: ``point="auto"``: a function of the request context returning (front index,
         #: probability of that choice); the online layer's bandit attaches here.
         self.auto_chooser: AutoChooser | None = None
+        #: read-your-writes: items each user clicked / liked / bought / rated since the
+        #: bundle was loaded (this process), folded into their next list
+        self._recent: dict[str, list[Any]] = {}
         if self.ranker is not None:
             self._prior = self._ranker_prior()
 
@@ -450,6 +462,9 @@ class Recommender:
     ) -> _Request:
         catalogue = self._catalogue  # one snapshot for the whole request
         user_code = None if user_id is None else self._users.get(raw_key(user_id))
+        recent = self.recent_items(user_id) if user_id is not None else []
+        if recent:
+            history = [*(history or []), *recent]
         given = self._history_codes(history, catalogue)
         seen = (
             self.model.seen.indices[
@@ -702,10 +717,29 @@ class Recommender:
 
     # ------------------------------------------------------------------ feedback hook
     def observe(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Called with feedback events after they were durably stored; passes them to every
-        function in :attr:`observers` (the online layer attaches its bandit updates here)."""
+        """Called with feedback events after they were durably stored: remembers each user's
+        positive events (read-your-writes: the next list of that user folds them in) and
+        passes the events to every function in :attr:`observers` (the online layer
+        attaches its bandit updates here)."""
+        catalogue = self._catalogue
+        with self._write_lock:
+            for event in events:
+                user, item = event.get("user_id"), event.get("item_id")
+                if event.get("kind") not in POSITIVE_KINDS or user is None or item is None:
+                    continue
+                if raw_key(item) not in catalogue.index:
+                    continue
+                recent = self._recent.setdefault(raw_key(user), [])
+                recent.append(item)
+                del recent[:-MAX_RECENT]
+                if len(self._recent) > MAX_RECENT_USERS:  # forget the oldest user
+                    del self._recent[next(iter(self._recent))]
         for observer in list(self.observers):
             observer(events)
+
+    def recent_items(self, user_id: Any) -> list[Any]:
+        """Items of ``user_id``'s positive feedback seen by :meth:`observe` (oldest first)."""
+        return list(self._recent.get(raw_key(user_id), ()))
 
 
 def fold_in(model: CandidateModel, histories: Sequence[np.ndarray]) -> np.ndarray:
