@@ -417,15 +417,18 @@ class Recommender:
         state = self._rank(user_id, history, k, exclude, index)
         catalogue = self._catalogue_of(state)
         fused = fused_scores(state.policy, state.candidates, catalogue.context)[0]
-        position = {int(code): i for i, code in enumerate(state.candidates.items[0])}
+        codes = np.asarray(state.candidates.items[0])
+        # each chosen item's column in the candidate list (codes are unique in it)
+        columns = np.argsort(codes, kind="stable")
+        positions = columns[np.searchsorted(codes, state.chosen, sorter=columns)]
         explanations = None
         if explain:
             from ._explain import explain_request
 
             explanations = explain_request(self, state)
         items = []
-        for rank, code in enumerate(state.chosen.tolist(), start=1):
-            at = position[int(code)]
+        pairs = zip(state.chosen.tolist(), positions.tolist(), strict=True)
+        for rank, (code, at) in enumerate(pairs, start=1):
             items.append(
                 RecommendedItem(
                     item_id=catalogue.item_ids[code],
