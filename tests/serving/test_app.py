@@ -139,8 +139,10 @@ def test_reload_while_serving_fails_no_request(client: TestClient) -> None:
     for thread in threads:
         thread.join()
     assert failures == [] and client.get("/health").json()["reloads"] == 3
-    bad = client.post("/admin/reload", json={"bundle": "/no/such/bundle"}, headers=AUTH)
-    assert bad.status_code == 422 and client.get("/health").json()["reloads"] == 3
+    for path in ("/no/such/bundle", "nul\u0000byte", str(REPO / "README.md")):
+        bad = client.post("/admin/reload", json={"bundle": path}, headers=AUTH)
+        assert bad.status_code == 422, bad.text
+    assert client.get("/health").json()["reloads"] == 3
 
 
 def test_recommender_object_can_be_served(tiny_bundle: Path, tmp_path: Path) -> None:

@@ -118,7 +118,12 @@ class _Service:
             target = Path(path) if path is not None else self.bundle_path
             if target is None:
                 raise ParetorecError("bundle: this service was started without a bundle path")
-            fresh = self._load(target)
+            try:
+                fresh = self._load(target)
+            except ParetorecError:
+                raise
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ParetorecError(f"bundle: cannot load {target}: {exc}") from exc
             old = self.recommender
             if old is not None:
                 fresh.observers.extend(old.observers)
@@ -309,6 +314,18 @@ def create_app(
     @app.exception_handler(ParetorecError)
     async def _user_error(_request: Request, exc: ParetorecError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    from sqlalchemy.exc import OperationalError
+
+    @app.exception_handler(OperationalError)
+    async def _store_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        # nothing was acknowledged: the client retries with the same idempotency keys
+        log.warning("feedback store unavailable: %s", exc)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "the feedback store is unavailable; retry (same keys)"},
+            headers={"Retry-After": "1"},
+        )
 
     def require_token(authorization: str | None = Header(None)) -> None:
         expected = settings.admin_token

@@ -175,34 +175,61 @@ class FeedbackStore:
                 f"events[{i}].kind must be one of {', '.join(FEEDBACK_KINDS)}; got {show(kind)}"
             )
         key = event.get("idempotency_key")
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
             raise ParetorecError(
                 f"events[{i}].idempotency_key must be a non-empty string of at most "
-                f"{MAX_KEY_LENGTH} characters, got {show(key)}"
+                f"{MAX_KEY_LENGTH} characters (no NUL), got {show(key)}"
             )
         timestamp = event.get("timestamp")
         if timestamp is None:
             timestamp = time.time()
-        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+        if (
+            isinstance(timestamp, bool)
+            or not isinstance(timestamp, (int, float))
+            or not math.isfinite(timestamp)
+        ):
             raise ParetorecError(f"events[{i}].timestamp must be a number, got {show(timestamp)}")
         value = event.get("value")
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ParetorecError(f"events[{i}].value must be a finite number, got {show(value)}")
         if kind == "rating" and value is None:
             raise ParetorecError(f"events[{i}] is a rating without a value")
-        for name in ("value", "propensity", "timestamp"):
-            number = event.get(name)
-            if isinstance(number, float) and not math.isfinite(number):
-                raise ParetorecError(f"events[{i}].{name} must be finite, got {number}")
 
         def text(name: str) -> str | None:
             raw = event.get(name)
             if raw is None:
                 return None
             out = str(raw)
-            if len(out) > MAX_ID_LENGTH:
+            if len(out) > MAX_ID_LENGTH or "\x00" in out:
                 raise ParetorecError(
-                    f"events[{i}].{name} must be at most {MAX_ID_LENGTH} characters long"
+                    f"events[{i}].{name} must be at most {MAX_ID_LENGTH} characters long, "
+                    "without NUL characters"
                 )
             return out
+
+        def integer(name: str) -> int | None:
+            raw = event.get(name)
+            if raw is None:
+                return None
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < 2**31:
+                raise ParetorecError(
+                    f"events[{i}].{name} must be an int in 0..2147483647, got {show(raw)}"
+                )
+            return raw
+
+        propensity = event.get("propensity")
+        if propensity is not None and (
+            isinstance(propensity, bool)
+            or not isinstance(propensity, (int, float))
+            or not 0 <= propensity <= 1
+        ):
+            raise ParetorecError(
+                f"events[{i}].propensity must be a probability in [0, 1], got {show(propensity)}"
+            )
 
         item = text("item_id")
         if item is None:
@@ -213,9 +240,9 @@ class FeedbackStore:
             "item_id": item,
             "user_id": text("user_id"),
             "request_id": text("request_id"),
-            "point_id": event.get("point_id"),
-            "position": event.get("position"),
-            "propensity": event.get("propensity"),
+            "point_id": integer("point_id"),
+            "position": integer("position"),
+            "propensity": None if propensity is None else float(propensity),
             "value": None if value is None else float(value),
             "timestamp": float(timestamp),
             "received_at": time.time(),

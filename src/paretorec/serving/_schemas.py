@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Id = str | int
 MAX_LIST = 1000
 MAX_ID_CHARS = 200
+#: integer columns of the feedback store are 32-bit
+MAX_INT = 2**31 - 1
 
 
 class _Model(BaseModel):
@@ -81,8 +83,8 @@ class FeedbackEvent(_Model):
     user_id: Id | None = None
     timestamp: float | None = Field(None, allow_inf_nan=False, description="unix seconds")
     value: float | None = Field(None, allow_inf_nan=False, description="rating value")
-    point_id: int | None = None
-    position: int | None = Field(None, ge=0)
+    point_id: int | None = Field(None, ge=0, le=MAX_INT)
+    position: int | None = Field(None, ge=0, le=MAX_INT)
     propensity: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
 
 
