@@ -78,8 +78,13 @@ def tiny_catalogue(n_users: int = 40, per_user: int = 10, seed: int = 0) -> Data
     )
 
 
-def _evaluate(dataset: Dataset, train: Dataset, target: Dataset, vectors: np.ndarray) -> list:
-    model = create_model("ease", regularization=10.0).fit(train)
+MODELS = {"ease": {"regularization": 10.0}, "bpr": {"factors": 16, "epochs": 5}}
+
+
+def _evaluate(
+    dataset: Dataset, train: Dataset, target: Dataset, vectors: np.ndarray, model_name: str
+) -> tuple:
+    model = create_model(model_name, **MODELS[model_name]).fit(train)
     relevant = target.to_csr()
     users = np.flatnonzero((np.diff(relevant.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
     evaluator = PolicyEvaluator(
@@ -92,8 +97,11 @@ def _evaluate(dataset: Dataset, train: Dataset, target: Dataset, vectors: np.nda
     return [evaluator.evaluate(policy) for policy in POLICIES], model
 
 
-def build_tiny_bundle(path: Path, *, ranker: bool = False, encoder: object = None) -> Path:
-    """Write the tiny bundle to ``path`` (text vectors from ``encoder``, default WordEncoder)."""
+def build_tiny_bundle(
+    path: Path, *, ranker: bool = False, encoder: object = None, model: str = "ease"
+) -> Path:
+    """Write the tiny bundle to ``path`` (text vectors from ``encoder``, default WordEncoder;
+    candidates from ``model``, "ease" or "bpr")."""
     from paretorec.serving import write_bundle
 
     dataset = tiny_catalogue()
@@ -101,8 +109,8 @@ def build_tiny_bundle(path: Path, *, ranker: bool = False, encoder: object = Non
     split = stratified_split(dataset, ratio=0.75, seed=0)
     inner = carve_validation(split, ratio=0.8, seed=1)
     assert inner.valid is not None
-    validation, _ = _evaluate(dataset, inner.train, inner.valid, vectors)
-    test, model = _evaluate(dataset, split.train, split.test, vectors)
+    validation, _ = _evaluate(dataset, inner.train, inner.valid, vectors, model)
+    test, fitted = _evaluate(dataset, split.train, split.test, vectors, model)
     fitted_ranker = None
     if ranker:
         from paretorec.multitask import MultiTaskRanker, funnel_rows
@@ -118,7 +126,7 @@ def build_tiny_bundle(path: Path, *, ranker: bool = False, encoder: object = Non
     return write_bundle(
         path,
         dataset=dataset,
-        model=model,
+        model=fitted,
         ranker=fitted_ranker,
         vectors=vectors,
         objectives=OBJECTIVES,

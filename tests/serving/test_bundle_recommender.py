@@ -13,7 +13,7 @@ from paretorec import ParetorecError
 from paretorec.pareto import ParetoFront
 from paretorec.serving import Recommender, explanation_fidelity, load_bundle, verify_bundle
 
-from .conftest import WordEncoder
+from .conftest import WordEncoder, build_tiny_bundle
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +202,13 @@ def test_ranker_bundle_fuses_task_probabilities(tiny_bundle_ranker: Path) -> Non
     assert set(known.items[0].explanation["ranker"]) == {"engage", "like", "rating"}
     anonymous = recommender.recommend(history=["m1", "m2"], explain=True, k=5)
     assert 0 <= anonymous.items[0].explanation["ranker"]["like"] <= 1
+
+
+def test_deletion_explanations_for_a_non_linear_model(tmp_path: Path) -> None:
+    """BPR folds a history in by gradient steps: explanations delete history items."""
+    bundle = build_tiny_bundle(tmp_path / "bpr", model="bpr")
+    recommender = Recommender(bundle, encoder=WordEncoder())
+    listed = recommender.recommend("u3", explain=True, k=5, point=0)
+    assert any(item.explanation["history"] for item in listed.items)
+    report = explanation_fidelity(recommender, ["u3", "u4", "u9"], k=5, point=0)
+    assert report["checked"] > 0 and report["pass_rate"] >= 0.95
