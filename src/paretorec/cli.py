@@ -369,6 +369,119 @@ def _parse_weights(text: str) -> dict[str, float]:
     return weights
 
 
+# --------------------------------------------------------------------------- online learning
+@app.command("ope")
+@_friendly_errors
+def ope(
+    logs: Annotated[
+        Path, typer.Argument(help="Logged feedback: a CSV/Parquet table or an OBD folder.")
+    ],
+    policy: Annotated[
+        str,
+        typer.Option(help="Point to evaluate: a name, 'a=0.7,b=0.3', 'uniform' or (OBD) 'bts'."),
+    ],
+    campaign: Annotated[str, typer.Option(help="OBD campaign: all, men, women.")] = "all",
+    action_col: Annotated[str, typer.Option(help="Column of the served point.")] = "point",
+    reward_col: Annotated[str, typer.Option(help="Column of the reward.")] = "reward",
+    pscore_col: Annotated[str, typer.Option(help="Column of the logged propensity.")] = (
+        "propensity"
+    ),
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 12345,
+) -> None:
+    """Off-policy estimates (IPS, SNIPS, DM, DR) of POLICY from LOGS, with 95% intervals."""
+    from rich.table import Table
+
+    from .online._logs import evaluate_logs
+
+    estimates, info = evaluate_logs(
+        logs,
+        policy,
+        campaign=campaign,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        table_options={
+            "action_col": action_col,
+            "reward_col": reward_col,
+            "pscore_col": pscore_col,
+        },
+    )
+    table = Table(title=f"policy {policy!r} on {info['source']} ({info['n_rounds']:,} rounds)")
+    for column in ("estimator", "value", "95% interval", "eff. sample size"):
+        table.add_column(column)
+    for name, e in estimates.items():
+        table.add_row(
+            name,
+            f"{e.value:.6f}",
+            f"[{e.lower:.6f}, {e.upper:.6f}]",
+            f"{e.effective_sample_size:,.0f}",
+        )
+    console.print(table)
+    console.print(f"logged mean reward: {info['logged_mean_reward']:.6f}")
+    if "observed" in info:
+        console.print(
+            f"observed value of the evaluated policy (its own logs): {info['observed']:.6f}"
+        )
+    if "note" in info:
+        console.print(info["note"])
+
+
+@app.command("simulate")
+@_friendly_errors
+def simulate(
+    config: Annotated[
+        Path | None, typer.Argument(help="TOML/JSON simulation config (default: built-in).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write the full result JSON here.")] = None,
+    n_rounds: Annotated[int | None, typer.Option(help="Override n_rounds.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Save the reward-over-rounds plot.")] = None,
+) -> None:
+    """Simulated A/B test of two front points, OPE of B from A's logs, and the bandit."""
+    import json
+
+    from .online._simulation import load_simulation_config, plot_simulation, run_simulation
+
+    settings = load_simulation_config(config)
+    if n_rounds is not None:
+        settings["n_rounds"] = n_rounds
+    result = run_simulation(settings, progress=True)
+    for run in result["runs"]:
+        ab, ope_run, bandit = run["ab"], run["ope"], run["bandit"]
+        console.print(f"[bold]seed {run['seed']}[/bold]")
+        for arm in ("a", "b"):
+            r = ab[arm]
+            console.print(
+                f"  {arm.upper()} {settings['arm_' + arm]:>10}: reward {r['mean']:.4f} "
+                f"[{r['lower']:.4f}, {r['upper']:.4f}]  true {r['true']:.4f}"
+            )
+        lift = ab["lift"]
+        console.print(
+            f"  lift B-A: {lift['mean']:+.4f} [{lift['lower']:+.4f}, "
+            f"{lift['upper']:+.4f}]  true {lift['true']:+.4f}  "
+            f"(relative {ab['relative_lift']:+.1%}; interval coverage over "
+            f"{ab['replicates']} replicates {ab['coverage']:.0%})"
+        )
+        for name, e in ope_run["estimates"].items():
+            console.print(
+                f"  OPE of B from A's logs, {name:>5}: {e['value']:.4f} "
+                f"[{e['lower']:.4f}, {e['upper']:.4f}]  true "
+                f"{ope_run['true_value_b']:.4f}  error {e['relative_error']:.1%}"
+            )
+        console.print(
+            f"  bandit ({bandit['policy']}): reward {bandit['mean_reward']:.4f}, "
+            f"regret {bandit['cumulative_regret']:.1f} vs random "
+            f"{bandit['random_cumulative_regret']:.1f} "
+            f"(ratio {bandit['regret_vs_random']:.3f}), "
+            f"lift vs best fixed point {bandit['lift_vs_best_fixed_point']:+.1%}"
+        )
+    console.print(f"[bold]summary[/bold] {json.dumps(result['summary'])}")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2, default=str))
+    if plot is not None:
+        console.print(f"plot: {plot_simulation(result, plot)}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -19,7 +19,13 @@ from ._loaders import (
     register_dataset,
 )
 from ._sampling import sample_negatives
-from ._simulator import SimulatedFunnel, simulate_funnel
+from ._simulator import (
+    OBJECTIVES,
+    SegmentedUsers,
+    SimulatedFunnel,
+    simulate_funnel,
+    simulate_segmented_users,
+)
 from ._splits import (
     Split,
     carve_validation,
@@ -34,10 +40,12 @@ __all__ = [
     "DATASETS",
     "DUPLICATE_POLICIES",
     "ITEM",
+    "OBJECTIVES",
     "TIMESTAMP",
     "USER",
     "Dataset",
     "DatasetSource",
+    "SegmentedUsers",
     "SimulatedFunnel",
     "Split",
     "carve_validation",
@@ -56,6 +64,7 @@ __all__ = [
     "register_dataset",
     "sample_negatives",
     "simulate_funnel",
+    "simulate_segmented_users",
     "stratified_split",
     "temporal_split",
     "verify_dataset",

@@ -390,3 +390,187 @@ def _draw_impressions(
         users_out.append(np.repeat(np.arange(start, stop), size))
         items_out.append(top[:, :width][keep])
     return np.concatenate(users_out), np.concatenate(items_out)
+
+
+# =========================================================================== online users
+#: The objectives an operating point trades off, in the order of ``arm_objectives``.
+OBJECTIVES = ("accuracy", "diversity", "novelty")
+#: Default segments: who values what (rows: weights over OBJECTIVES, summing to one).
+DEFAULT_SEGMENTS: dict[str, tuple[float, float, float]] = {
+    "focused": (0.8, 0.1, 0.1),
+    "browsers": (0.2, 0.7, 0.1),
+    "explorers": (0.2, 0.1, 0.7),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentedUsers:
+    """Users whose segments value accuracy, diversity and novelty differently.
+
+    The probability that user ``u`` rewards (clicks) a list served at operating point
+    ``k`` is known exactly::
+
+        p(u, k) = sigmoid(intercept + gain * <w_{s(u)}, z_k> + effect_u)
+
+    where ``z_k`` are the point's objective values (accuracy, diversity, novelty), scaled
+    to [0, 1] across the points, ``w_s`` the segment's weights over the objectives and
+    ``effect_u = 0.3 log(1 + activity_u) + noise`` a user-level propensity. Users arrive
+    with probability proportional to their activity, so the value of any policy ``pi`` is
+    ``E_{u ~ arrival}[sum_k pi(k | u) p(u, k)]``, computed exactly by :meth:`policy_value`.
+    """
+
+    segment: np.ndarray
+    activity: np.ndarray
+    tenure_days: np.ndarray
+    effect: np.ndarray
+    segment_names: tuple[str, ...]
+    segment_weights: np.ndarray
+    arm_names: tuple[str, ...]
+    arm_objectives: np.ndarray
+    intercept: float
+    gain: float
+
+    @property
+    def n_users(self) -> int:
+        return len(self.segment)
+
+    @property
+    def n_arms(self) -> int:
+        return len(self.arm_names)
+
+    @property
+    def arrival(self) -> np.ndarray:
+        return self.activity / self.activity.sum()
+
+    def scaled_objectives(self) -> np.ndarray:
+        low = self.arm_objectives.min(axis=0)
+        span = self.arm_objectives.max(axis=0) - low
+        return (self.arm_objectives - low) / np.where(span > 0, span, 1.0)
+
+    def expected_rewards(self, users: np.ndarray | None = None) -> np.ndarray:
+        """Exact reward probabilities (len(users), n_arms)."""
+        users = np.arange(self.n_users) if users is None else np.asarray(users)
+        utility = self.segment_weights[self.segment[users]] @ self.scaled_objectives().T
+        return _sigmoid(self.intercept + self.gain * utility + self.effect[users][:, None])
+
+    def policy_value(self, probabilities: np.ndarray) -> float:
+        """Exact value of a policy given as (n_users, n_arms) or (n_arms,) probabilities."""
+        rewards = self.expected_rewards()
+        weights = np.broadcast_to(probabilities, rewards.shape)
+        return float(self.arrival @ (weights * rewards).sum(axis=1))
+
+    def arm_values(self, segment: int | None = None) -> np.ndarray:
+        """Exact value of always serving each arm (over all users or one segment)."""
+        rewards = self.expected_rewards()
+        arrival = self.arrival
+        if segment is not None:
+            arrival = np.where(self.segment == segment, arrival, 0.0)
+            arrival = arrival / arrival.sum()
+        return np.asarray(arrival @ rewards)
+
+    def best_arm_per_segment(self) -> np.ndarray:
+        return np.array(
+            [int(np.argmax(self.arm_values(s))) for s in range(len(self.segment_names))]
+        )
+
+    def draw_users(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(self.n_users, size=n, p=self.arrival)
+
+    def contexts(self, users: np.ndarray) -> list[dict[str, Any]]:
+        """Request contexts: segment, activity level and tenure."""
+        names = self.segment_names
+        return [
+            {
+                "segment": names[self.segment[u]],
+                "activity": float(self.activity[u]),
+                "tenure_days": float(self.tenure_days[u]),
+            }
+            for u in users
+        ]
+
+
+def simulate_segmented_users(
+    arm_objectives: Any,
+    *,
+    arm_names: Any = None,
+    n_users: int = 5_000,
+    segments: dict[str, Any] | None = None,
+    segment_shares: Any = None,
+    base_rate: float = 0.1,
+    gain: float = 1.5,
+    seed: int = 0,
+) -> SegmentedUsers:
+    """Draw users in segments that weigh the objectives differently (see SegmentedUsers).
+
+    Args:
+        arm_objectives: (n_arms, 3) accuracy, diversity, novelty of each operating point
+            (any scale; they are min-max scaled across the points), e.g. front points.
+        arm_names: names of the points (default ``p0, p1, ...``).
+        n_users: size of the user base.
+        segments: segment name -> weights over (accuracy, diversity, novelty); default
+            :data:`DEFAULT_SEGMENTS`. Give every segment the same weights for a
+            population where one fixed point is best for all.
+        segment_shares: share of users per segment (default equal).
+        base_rate: mean reward probability at the middle of the utility range.
+        gain: how strongly utility moves the reward (log-odds per unit of utility).
+        seed: the one seed.
+    """
+    objectives = np.asarray(arm_objectives, dtype=np.float64)
+    if objectives.ndim != 2 or objectives.shape[1] != len(OBJECTIVES) or len(objectives) < 2:
+        raise ParetorecError(
+            f"arm_objectives must have shape (n_arms >= 2, 3) for {', '.join(OBJECTIVES)}, "
+            f"got {objectives.shape}"
+        )
+    if not np.isfinite(objectives).all():
+        raise ParetorecError("arm_objectives must be finite")
+    names = (
+        tuple(f"p{k}" for k in range(len(objectives)))
+        if arm_names is None
+        else tuple(str(n) for n in arm_names)
+    )
+    if len(names) != len(objectives):
+        raise ParetorecError(
+            f"arm_names must name each of the {len(objectives)} arms, got {len(names)}"
+        )
+    n_users = check_positive_int(n_users, "n_users")
+    segments = dict(DEFAULT_SEGMENTS if segments is None else segments)
+    if not segments:
+        raise ParetorecError("segments must name at least one segment")
+    weights = np.asarray(list(segments.values()), dtype=np.float64)
+    if weights.shape != (len(segments), 3) or (weights < 0).any() or not np.isfinite(weights).all():
+        raise ParetorecError(
+            "segments must map each name to 3 non-negative weights (accuracy, diversity, novelty)"
+        )
+    weights = weights / np.where(
+        weights.sum(axis=1, keepdims=True) > 0, weights.sum(1, keepdims=True), 1
+    )
+    shares = (
+        np.full(len(segments), 1 / len(segments))
+        if segment_shares is None
+        else np.asarray(segment_shares, dtype=np.float64)
+    )
+    if shares.shape != (len(segments),) or (shares < 0).any() or shares.sum() <= 0:
+        raise ParetorecError(f"segment_shares must be {len(segments)} non-negative shares")
+    shares = shares / shares.sum()
+    base_rate = check_fraction(base_rate, "base_rate")
+    gain = _finite(check_nonnegative_float(gain, "gain"), "gain")
+    seed = check_nonnegative_int(seed, "seed")
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(len(segments), size=n_users, p=shares)
+    activity = np.round(np.exp(1.0 + 0.8 * rng.standard_normal(n_users))) + 1.0
+    tenure = np.round(rng.exponential(200.0, size=n_users))
+    effect = 0.3 * np.log1p(activity) + 0.3 * rng.standard_normal(n_users)
+    effect = effect - effect.mean()
+    intercept = float(np.log(base_rate / (1 - base_rate)) - gain * 0.5)
+    return SegmentedUsers(
+        segment=segment,
+        activity=activity,
+        tenure_days=tenure,
+        effect=effect,
+        segment_names=tuple(str(s) for s in segments),
+        segment_weights=weights,
+        arm_names=names,
+        arm_objectives=objectives,
+        intercept=intercept,
+        gain=gain,
+    )
