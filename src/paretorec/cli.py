@@ -282,16 +282,29 @@ def serve(
         ),
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn).")] = True,
+    bandit: Annotated[
+        str | None,
+        typer.Option(help="Bandit for point 'auto': thompson, linucb or epsilon_greedy."),
+    ] = None,
+    bandit_state: Annotated[
+        Path | None, typer.Option(help="The bandit's state file (survives restarts).")
+    ] = None,
 ) -> None:
     """Serve a bundle over HTTP (FastAPI + uvicorn): /recommend, /feedback, /items, /front."""
     import os
 
-    from ._validation import check_positive_int
-    from .serving._app import FEEDBACK_ENV
+    from ._validation import check_choice, check_positive_int
+    from .serving._app import BANDIT_ENV, BANDIT_STATE_ENV, FEEDBACK_ENV
     from .serving._app import serve as run_server
 
     if feedback_url:
         os.environ[FEEDBACK_ENV] = feedback_url
+    if bandit:
+        os.environ[BANDIT_ENV] = check_choice(
+            bandit, "bandit", ("thompson", "linucb", "epsilon_greedy")
+        )
+    if bandit_state:
+        os.environ[BANDIT_STATE_ENV] = str(bandit_state)
     run_server(
         bundle,
         host=host,

@@ -219,3 +219,42 @@ def test_feedback_is_read_in_the_next_list(client: TestClient) -> None:
     assert client.post("/admin/reload", json={}, headers=AUTH).status_code == 200
     again = client.post("/recommend", json={"user_id": "newcomer", "k": 5, "point": 0}).json()
     assert again["items"] == after["items"]
+
+
+def test_auto_point_is_chosen_by_the_bandit_and_learns(tiny_bundle: Path, tmp_path: Path) -> None:
+    state = tmp_path / "bandit.safetensors"
+    settings = ServiceSettings(
+        feedback_url=str(tmp_path / "feedback.db"),
+        bandit="epsilon_greedy",
+        bandit_state=str(state),
+        admin_token=TOKEN,
+    )
+    with TestClient(create_app(tiny_bundle, settings)) as client:
+        body = client.post("/recommend", json={"user_id": "u0", "point": "auto"}).json()
+        assert body["point"]["chosen_by"] == "auto"
+        propensity = body["items"][0]["propensity"]
+        assert 0 < propensity <= 1 and {i["propensity"] for i in body["items"]} == {propensity}
+        events = [
+            {
+                "kind": kind,
+                "item_id": body["items"][0]["item_id"],
+                "user_id": "u0",
+                "request_id": body["request_id"],
+                "point_id": body["point"]["id"],
+                "propensity": propensity,
+                "idempotency_key": f"auto-{kind}",
+            }
+            for kind in ("impression", "click")
+        ]
+        assert client.post("/feedback", json={"events": events}).json()["stored"] == 2
+        assert client.app.state.service.bandit.bandit.n_observations == 1
+        assert client.post("/admin/reload", json={}, headers=AUTH).status_code == 200
+        again = client.post("/recommend", json={"history": ["m1"], "point": "auto"})
+        assert again.json()["point"]["chosen_by"] == "auto"
+    assert state.is_file()
+    with TestClient(create_app(tiny_bundle, settings)) as client:  # a restart keeps learning
+        assert client.app.state.service.bandit.bandit.n_observations == 1
+    plain = ServiceSettings(feedback_url=str(tmp_path / "f2.db"), bandit=None)
+    with TestClient(create_app(tiny_bundle, plain)) as client:
+        refused = client.post("/recommend", json={"point": "auto"})
+        assert refused.status_code == 422 and "online chooser" in refused.json()["detail"]

@@ -16,10 +16,12 @@ from typing import Any
 from ._bundle import Bundle, FrontPoint, export_bundle, load_bundle, verify_bundle, write_bundle
 from ._explain import explanation_fidelity, history_contributions
 from ._feedback import FEEDBACK_KINDS, FeedbackStore, StoreResult
+from ._online import BanditChooser
 from ._recommender import Constraint, Recommendation, RecommendedItem, Recommender, fold_in
 
 __all__ = [
     "FEEDBACK_KINDS",
+    "BanditChooser",
     "Bundle",
     "Constraint",
     "FeedbackStore",

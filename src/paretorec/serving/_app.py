@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .._validation import ParetorecError
 from ._feedback import FeedbackStore
+from ._online import BanditChooser
 from ._recommender import Recommender
 from ._schemas import (
     ErrorResponse,
@@ -50,6 +51,8 @@ log = logging.getLogger("paretorec.serving")
 TOKEN_ENV = "PARETOREC_ADMIN_TOKEN"
 FEEDBACK_ENV = "PARETOREC_FEEDBACK_URL"
 BUNDLE_ENV = "PARETOREC_BUNDLE"
+BANDIT_ENV = "PARETOREC_BANDIT"
+BANDIT_STATE_ENV = "PARETOREC_BANDIT_STATE"
 #: Route paths reported in metrics (anything else is "other", so labels stay bounded).
 ROUTES = ("/recommend", "/feedback", "/items", "/front", "/health", "/metrics", "/admin/reload")
 
@@ -73,6 +76,10 @@ class ServiceSettings:
         max_body_bytes: larger request bodies are refused with 413.
         encoder: text encoder for ``/items`` (default: the bundle's reference).
         handle_sighup: reload the bundle on SIGHUP (main thread only).
+        bandit: ``point="auto"`` policy, ``"thompson"``, ``"linucb"`` or
+            ``"epsilon_greedy"`` (``$PARETOREC_BANDIT``; None: "auto" answers 422).
+        bandit_state: the bandit's state file, loaded at start and saved after every update
+            (``$PARETOREC_BANDIT_STATE``; None: in memory only).
     """
 
     admin_token: str | None = field(default_factory=lambda: os.environ.get(TOKEN_ENV) or None)
@@ -83,6 +90,10 @@ class ServiceSettings:
     max_body_bytes: int = 1_000_000
     encoder: Any = None
     handle_sighup: bool = True
+    bandit: str | None = field(default_factory=lambda: os.environ.get(BANDIT_ENV) or None)
+    bandit_state: str | None = field(
+        default_factory=lambda: os.environ.get(BANDIT_STATE_ENV) or None
+    )
 
 
 class _Service:
@@ -98,6 +109,7 @@ class _Service:
         self.reloads = 0
         self.traffic: TallyCounter[str] = TallyCounter()
         self.reload_lock = threading.Lock()
+        self.bandit: BanditChooser | None = None
 
     def start(self) -> None:
         if isinstance(self.source, Recommender):
@@ -105,7 +117,18 @@ class _Service:
             self.bundle_path = self.source.bundle.path
         else:
             self.recommender = self._load(Path(self.source))
+        self._attach_bandit(self.recommender)
         self.store = FeedbackStore(self.settings.feedback_url)
+
+    def _attach_bandit(self, recommender: Recommender) -> None:
+        if not self.settings.bandit:
+            return
+        arms = tuple(str(point.id) for point in recommender.points)
+        if self.bandit is None or self.bandit.arms != arms:
+            self.bandit = BanditChooser(
+                recommender, policy=self.settings.bandit, state_path=self.settings.bandit_state
+            )
+        self.bandit.attach(recommender)
 
     def _load(self, path: Path) -> Recommender:
         return Recommender(path, encoder=self.settings.encoder, max_k=self.settings.max_k)
@@ -126,9 +149,12 @@ class _Service:
                 raise ParetorecError(f"bundle: cannot load {target}: {exc}") from exc
             old = self.recommender
             if old is not None:
-                fresh.observers.extend(old.observers)
-                fresh.auto_chooser = old.auto_chooser
+                own = self.bandit.observe if self.bandit is not None else None
+                fresh.observers.extend(o for o in old.observers if o != own)
+                if self.bandit is None:
+                    fresh.auto_chooser = old.auto_chooser
                 fresh._recent.update(old._recent)
+            self._attach_bandit(fresh)
             if self.added_items:
                 fresh.add_items(self.added_items)
             self.recommender = fresh

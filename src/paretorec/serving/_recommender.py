@@ -398,6 +398,7 @@ class Recommender:
         if k > self.max_k:
             raise ParetorecError(f"k must be at most {self.max_k}, got {k}")
         propensity = 1.0
+        request_id = request_id or uuid.uuid4().hex
         if point == "auto":
             if self.auto_chooser is None:
                 raise ParetorecError(
@@ -405,9 +406,13 @@ class Recommender:
                 )
             if preference is not None or constraints is not None:
                 raise ParetorecError("point='auto' cannot be combined with preference/constraints")
+            code = None if user_id is None else self._users.get(raw_key(user_id))
+            seen = self.model.seen.indptr
             context = {
+                "request_id": request_id,
                 "user_id": user_id,
-                "known_user": user_id is not None and self.knows_user(user_id),
+                "known_user": code is not None,
+                "activity": 0 if code is None else int(seen[code + 1] - seen[code]),
                 "history_length": 0 if history is None else len(history),
             }
             index, propensity = self.auto_chooser(context)
@@ -442,7 +447,7 @@ class Recommender:
                 )
             )
         return Recommendation(
-            request_id=request_id or uuid.uuid4().hex,
+            request_id=request_id,
             user_id=user_id,
             items=items,
             point=self.point_info(index, chosen_by),
