@@ -33,8 +33,8 @@ class StallingServer:
     """HTTP/1.1 keep-alive server answering one request at a time; request ``stall_at``
     takes ``stall`` seconds (everything due meanwhile queues behind it)."""
 
-    def __init__(self, stall_at: int, stall: float) -> None:
-        self.stall_at, self.stall = stall_at, stall
+    def __init__(self, stall_at: int, stall: float, service: float = 0.0) -> None:
+        self.stall_at, self.stall, self.service = stall_at, stall, service
         self.seen = 0
         self.port = 0
         self.ready = threading.Event()
@@ -56,6 +56,8 @@ class StallingServer:
                     self.seen += 1
                     if self.seen == self.stall_at:
                         await asyncio.sleep(self.stall)
+                    if self.service:
+                        await asyncio.sleep(self.service)
                 body = b'{"ok": true}'
                 writer.write(
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
@@ -110,6 +112,26 @@ def test_open_loop_counts_refused_connections_as_errors() -> None:
     requests = [http_request("GET", "/health") for _ in range(5)]
     result = open_loop(port, requests, 100.0, timeout=2.0)
     assert result.n_errors == 5 and set(result.statuses) == {-1}
+
+
+def test_rate_search_finds_the_highest_rate_under_the_p99_target() -> None:
+    """One request at a time, 2 ms each (a few hundred per second at most, fewer on a busy
+    machine): 1600 per second overloads it and p99 grows without bound; the search halves
+    the rate from that first miss until p99 < 50 ms holds."""
+    from rich.console import Console
+
+    from paretorec.benchmarks._serving import rate_search
+
+    with StallingServer(stall_at=0, stall=0.0, service=0.002) as server:
+        best, steps = rate_search(
+            server.port, ["u"], 0, rates=[1600.0, 3200.0], seconds=0.4, console=Console(quiet=True)
+        )
+    held = [step["metrics"]["held"] for step in steps]
+    rates = [step["metrics"]["offered_rps"] for step in steps]
+    assert rates == [1600.0 / 2**i for i in range(len(steps))]  # 3200 never tried
+    assert held == [False] * (len(steps) - 1) + [True]
+    assert best == rates[-1] and 5 <= best <= 400
+    assert steps[0]["metrics"]["p99_ms"] > 50 > steps[-1]["metrics"]["p99_ms"]
 
 
 @pytest.mark.parametrize(

@@ -355,12 +355,17 @@ def rate_search(
     rates: Sequence[float],
     seconds: float,
     console: Console,
+    floor: float = 5.0,
 ) -> tuple[float | None, list[dict[str, Any]]]:
-    """Rising rates until p99 >= 50 ms or a request fails; the highest rate that held."""
+    """Rising ``rates`` until p99 >= 50 ms or a request fails; the highest rate that held.
+
+    If the first rate already misses, halve it until one holds (or below ``floor``: None).
+    """
     best: float | None = None
-    steps = []
-    for i, rate in enumerate(rates):
-        result = load_test(port, users, point, rate, seconds, seed=100 + i)
+    steps: list[dict[str, Any]] = []
+
+    def attempt(rate: float) -> bool:
+        result = load_test(port, users, point, rate, seconds, seed=100 + len(steps))
         metrics = result.metrics()
         held = result.n_errors == 0 and result.percentile_ms(99) < P99_TARGET_MS
         steps.append({"name": f"rate {rate:g}/s", "metrics": {**metrics, "held": held}})
@@ -368,9 +373,19 @@ def rate_search(
             f"  {rate:g} req/s: p50 {metrics['p50_ms']} ms, p99 {metrics['p99_ms']} ms, "
             f"errors {metrics['errors']} -> {'held' if held else 'missed'}"
         )
-        if not held:
+        return held
+
+    for rate in rates:
+        if not attempt(rate):
             break
         best = rate
+    if best is None and rates:
+        rate = rates[0] / 2
+        while rate >= floor:
+            if attempt(rate):
+                best = rate
+                break
+            rate /= 2
     return best, steps
 
 
@@ -599,7 +614,9 @@ def fuzz_test(
     statuses = Counter(int(e["response"]["status"]) for e in entries)
     server_side = _server_errors(port) - before
     errors = [
-        f"{e['request']['method']} {e['request']['url']} -> {e['response']['status']}"
+        f"{e['request']['method']} {e['request']['url']} "
+        f"{(e['request'].get('postData') or {}).get('text', '')[:160]} -> "
+        f"{e['response']['status']}"
         for e in entries
         if int(e["response"]["status"]) >= 500
     ]
