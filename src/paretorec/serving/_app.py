@@ -76,6 +76,8 @@ class ServiceSettings:
         max_body_bytes: larger request bodies are refused with 413.
         encoder: text encoder for ``/items`` (default: the bundle's reference).
         handle_sighup: reload the bundle on SIGHUP (main thread only).
+        torch_threads: intra-op threads of PyTorch (ranker, top-k); requests already run in
+            parallel on the server's thread pool, so 1 avoids oversubscription (None: keep).
         bandit: ``point="auto"`` policy, ``"thompson"``, ``"linucb"`` or
             ``"epsilon_greedy"`` (``$PARETOREC_BANDIT``; None: "auto" answers 422).
         bandit_state: the bandit's state file, loaded at start and saved after every update
@@ -90,6 +92,7 @@ class ServiceSettings:
     max_body_bytes: int = 1_000_000
     encoder: Any = None
     handle_sighup: bool = True
+    torch_threads: int | None = 1
     bandit: str | None = field(default_factory=lambda: os.environ.get(BANDIT_ENV) or None)
     bandit_state: str | None = field(
         default_factory=lambda: os.environ.get(BANDIT_STATE_ENV) or None
@@ -112,6 +115,10 @@ class _Service:
         self.bandit: BanditChooser | None = None
 
     def start(self) -> None:
+        if self.settings.torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(self.settings.torch_threads)
         if isinstance(self.source, Recommender):
             self.recommender = self.source
             self.bundle_path = self.source.bundle.path
