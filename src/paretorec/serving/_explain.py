@@ -55,7 +55,7 @@ def history_contributions(
         return np.zeros((len(history), len(items)))
     used = history[-MAX_DELETIONS:]
     full = recommender.fold_in([history])[0, items].astype(np.float64)
-    without = [np.setdiff1d(history, [h]) for h in used]
+    without = [history[history != h] for h in used]  # order kept (sequential models)
     reduced = recommender.fold_in(without)[:, items].astype(np.float64)
     out = np.zeros((len(history), len(items)))
     out[len(history) - len(used) :] = full[None, :] - reduced
@@ -223,7 +223,7 @@ def explanation_fidelity(
                 continue
             top = catalogue.index[str(explanation["history"][0]["item_id"])]
             full = recommender.fold_in([history])[0, code]
-            reduced = recommender.fold_in([np.setdiff1d(history, [top])])[0, code]
+            reduced = recommender.fold_in([history[history != top]])[0, code]
             checked += 1
             passed += int(reduced < full)
     return {

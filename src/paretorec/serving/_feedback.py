@@ -9,7 +9,7 @@ durably by default).
 
 Idempotency: every event carries an ``idempotency_key``; the column is unique and rows are
 inserted with ``ON CONFLICT DO NOTHING``, so a retried post (same key) is stored once,
-also when two processes race with the same key.
+also when two processes race with the same key; the content first stored wins.
 """
 
 from __future__ import annotations

@@ -481,7 +481,9 @@ class Recommender:
             if user_code is not None
             else np.zeros(0, dtype=np.int64)
         )
-        full_history = np.unique(np.concatenate([seen, given])) if len(given) else seen
+        # training items first, then the request's history in its order (most recent last:
+        # the order the sequential model reads)
+        full_history = np.concatenate([seen[~np.isin(seen, given)], given]) if len(given) else seen
         base_history = full_history[full_history < catalogue.n_base]
         fallback = None
         if user_code is not None and not len(given):
@@ -547,7 +549,9 @@ class Recommender:
             if code is None:
                 raise ParetorecError(f"history holds unknown item id {show(item)}")
             codes.append(code)
-        return np.unique(np.asarray(codes, dtype=np.int64))
+        # repeats keep their last position (the most recent interaction)
+        ordered = list(dict.fromkeys(reversed(codes)))[::-1]
+        return np.asarray(ordered, dtype=np.int64)
 
     def _popular(self) -> np.ndarray:
         n_base = self._catalogue.n_base
