@@ -78,7 +78,11 @@ def tiny_catalogue(n_users: int = 40, per_user: int = 10, seed: int = 0) -> Data
     )
 
 
-MODELS = {"ease": {"regularization": 10.0}, "bpr": {"factors": 16, "epochs": 5}}
+MODELS = {
+    "ease": {"regularization": 10.0},
+    "bpr": {"factors": 16, "epochs": 5},
+    "sequential": {"item_mode": "id", "hidden": 16, "n_layers": 1, "epochs": 2, "seed": 0},
+}
 
 
 def _evaluate(
@@ -101,7 +105,7 @@ def build_tiny_bundle(
     path: Path, *, ranker: bool = False, encoder: object = None, model: str = "ease"
 ) -> Path:
     """Write the tiny bundle to ``path`` (text vectors from ``encoder``, default WordEncoder;
-    candidates from ``model``, "ease" or "bpr")."""
+    candidates from ``model``, "ease", "bpr" or "sequential")."""
     from paretorec.serving import write_bundle
 
     dataset = tiny_catalogue()

@@ -204,9 +204,11 @@ def test_ranker_bundle_fuses_task_probabilities(tiny_bundle_ranker: Path) -> Non
     assert 0 <= anonymous.items[0].explanation["ranker"]["like"] <= 1
 
 
-def test_deletion_explanations_for_a_non_linear_model(tmp_path: Path) -> None:
-    """BPR folds a history in by gradient steps: explanations delete history items."""
-    bundle = build_tiny_bundle(tmp_path / "bpr", model="bpr")
+@pytest.mark.parametrize("model", ["bpr", "sequential"])
+def test_deletion_explanations_for_a_non_linear_model(tmp_path: Path, model: str) -> None:
+    """BPR (gradient steps) and the sequential model (the sequence) fold a history in:
+    explanations delete history items."""
+    bundle = build_tiny_bundle(tmp_path / model, model=model)
     recommender = Recommender(bundle, encoder=WordEncoder())
     listed = recommender.recommend("u3", explain=True, k=5, point=0)
     assert any(item.explanation["history"] for item in listed.items)
