@@ -120,12 +120,14 @@ def _wait(driver: Any, condition: Any, timeout: float = 15.0) -> Any:
 
 
 def _list(driver: Any) -> tuple[str, list[str]]:
-    """(served point id, item ids) as the page shows them."""
-    table = driver.find_element("id", "list")
-    rows = table.find_elements("css selector", "tbody tr")
-    return table.get_attribute("data-point-id") or "", [
-        r.get_attribute("data-item-id") for r in rows
-    ]
+    """(served point id, item ids) as the page shows them, read in one script call (the
+    rows may be replaced between two selenium calls)."""
+    point, items = driver.execute_script(
+        "const t = document.getElementById('list');"
+        "return [t.getAttribute('data-point-id') || '',"
+        " [...t.querySelectorAll('tbody tr')].map((r) => r.getAttribute('data-item-id'))];"
+    )
+    return point, list(items)
 
 
 def _errors(driver: Any) -> str:
@@ -149,6 +151,25 @@ def test_operator_page_changes_the_list_with_the_point(browser: Any, base_url: s
     _wait(browser, lambda d: len(_list(d)[1]) == 10)
     point, items = _list(browser)
     assert items == lists[int(point)], _errors(browser)
+    # explanations: the history items behind each item, and what the policy did
+    why = browser.execute_script(
+        "return [...document.querySelectorAll('#list td.explain')].map((c) => c.textContent);"
+    )
+    assert len(why) == 10 and any(text.startswith("because of ") for text in why)
+
+    # another user (the other community): another list at the same point
+    other = _post(f"{base_url}/recommend", {"user_id": "u1", "k": 10, "point": int(point)})
+    browser.execute_script(
+        "const u = document.getElementById('user'); u.value = 'u1';"
+        "u.dispatchEvent(new Event('change'));"
+    )
+    _wait(browser, lambda d: _list(d)[1] == [i["item_id"] for i in other["items"]])
+    assert _list(browser)[1] != items
+    browser.execute_script(
+        "const u = document.getElementById('user'); u.value = 'u0';"
+        "u.dispatchEvent(new Event('change'));"
+    )
+    _wait(browser, lambda d: _list(d)[1] == items)
 
     # choose a point on the scatter whose list differs: the page's list follows
     target = next(pid for pid, served in lists.items() if served != items)

@@ -59,6 +59,7 @@ EASE = {"regularization": 500.0}
 #: the engage-only ranker fused with EASE (implicit data: observed vs sampled pairs)
 RANKER: dict[str, Any] = {
     "sources": ["engage"],
+    "refit": False,  # early stopping picks the epoch; no second fit (bundle build time)
     "rows": {"rating_column": "observed", "like_threshold": 1.0},
     "tasks": [{"name": "engage", "kind": "binary"}],
     "model": {"architecture": "mmoe", "embedding_dim": 16, "tower_units": [16]},
