@@ -214,3 +214,23 @@ def test_deletion_explanations_for_a_non_linear_model(tmp_path: Path, model: str
     assert any(item.explanation["history"] for item in listed.items)
     report = explanation_fidelity(recommender, ["u3", "u4", "u9"], k=5, point=0)
     assert report["checked"] > 0 and report["pass_rate"] >= 0.95
+
+
+def test_exposure_penalty_counts_the_lists_served(tiny_bundle: Path) -> None:
+    """A request is a batch of one: the service counts placements in its recent lists."""
+    from dataclasses import replace
+
+    from paretorec.ranking import Policy
+
+    recommender = Recommender(tiny_bundle, encoder=WordEncoder())
+    plain = {tuple(i.item_id for i in recommender.recommend("nobody", point=0).items)}
+    assert (
+        len(plain | {tuple(i.item_id for i in recommender.recommend("nobody", point=0).items)}) == 1
+    )
+    penalised = replace(recommender.points[0], policy=Policy(k=5, exposure_penalty=2.0))
+    recommender.points = (penalised, *recommender.points[1:])
+    shown = [
+        tuple(i.item_id for i in recommender.recommend("nobody", point=0).items) for _ in range(6)
+    ]
+    assert len(set(shown)) > 1 and len({item for items in shown for item in items}) > 10
+    assert recommender.exposure_window == 20  # half of the 40 training users

@@ -14,9 +14,12 @@ Documented decisions:
   by ``constraints`` (:meth:`ParetoFront.pick_constrained` on the validation values), or by
   default the front's knee (validation). The response reports the point's *test* values as
   its expected objective values (chosen on validation, reported on test).
-* **Exposure penalty.** The cross-user exposure penalty counts placements among the lists
-  built in one batch; a request is a batch of one user, so the penalty has no effect on a
-  served list (the offline figures of such points assume a batch of all users).
+* **Exposure penalty.** Offline, the cross-user exposure penalty counts placements among
+  the lists built before in one batch of all users (on average half the batch). A request
+  is a batch of one, so the service keeps the count instead: placements in its last
+  ``n_train_users // 2`` served lists (this process, any point), with the penalty scaled by
+  ``log1p(n_train_users)`` as offline. An approximation of the offline batch: the served
+  lists' coverage follows the traffic, not a fixed batch.
 * **Cold start.** A user id the bundle does not know, without a history, gets the
   training-popularity ranking (``fallback="popularity"``), never an error. A user known
   only through item ids added at run time (``/items``) is ranked by text similarity
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -233,6 +237,12 @@ class Recommender:
         #: read-your-writes: items each user clicked / liked / bought / rated since the
         #: bundle was loaded (this process), folded into their next list
         self._recent: dict[str, list[Any]] = {}
+        #: the exposure penalty at serving time: placements in the last lists served
+        n_users = int(self.bundle.meta["n_train_users"])
+        self.exposure_window = max(1, n_users // 2)
+        self._exposure_lists: deque[np.ndarray] = deque()
+        self._exposure_counts = np.zeros(self._catalogue.n_items)
+        self._exposure_lock = threading.Lock()
         if self.ranker is not None:
             self._prior = self._ranker_prior()
 
@@ -527,7 +537,15 @@ class Recommender:
             if depth is not None:
                 depth = min(max(depth, k_served), len(items))
             policy = policy.replace(k=k_served, depth=depth)
-            chosen = apply_policy(policy, candidates, catalogue.context)[0]
+            penalised = policy.exposure_penalty > 0
+            chosen = apply_policy(
+                policy,
+                candidates,
+                catalogue.context,
+                exposure_counts=self._exposure_snapshot(catalogue.n_items) if penalised else None,
+                exposure_users=int(self.bundle.meta["n_train_users"]) if penalised else None,
+            )[0]
+            self._record_exposure(chosen)
         return _Request(
             user_code=user_code,
             history=full_history,
@@ -537,6 +555,26 @@ class Recommender:
             fallback=fallback,
             extras={"catalogue": catalogue},
         )
+
+    def _exposure_snapshot(self, n_items: int) -> np.ndarray:
+        with self._exposure_lock:
+            counts = self._exposure_counts.copy()
+        if len(counts) < n_items:
+            counts = np.concatenate([counts, np.zeros(n_items - len(counts))])
+        return counts[:n_items]
+
+    def _record_exposure(self, chosen: np.ndarray) -> None:
+        """Count a served list; the oldest list leaves the window."""
+        with self._exposure_lock:
+            top = int(chosen.max(initial=-1)) + 1
+            if top > len(self._exposure_counts):
+                grown = np.zeros(top)
+                grown[: len(self._exposure_counts)] = self._exposure_counts
+                self._exposure_counts = grown
+            self._exposure_counts[chosen] += 1.0
+            self._exposure_lists.append(chosen)
+            while len(self._exposure_lists) > self.exposure_window:
+                self._exposure_counts[self._exposure_lists.popleft()] -= 1.0
 
     def _history_codes(self, history: Sequence[Any] | None, catalogue: _Catalogue) -> np.ndarray:
         if history is None:
