@@ -234,3 +234,9 @@ def test_exposure_penalty_counts_the_lists_served(tiny_bundle: Path) -> None:
     ]
     assert len(set(shown)) > 1 and len({item for items in shown for item in items}) > 10
     assert recommender.exposure_window == 20  # half of the 40 training users
+
+
+def test_warm_up_leaves_no_trace(tiny_bundle: Path) -> None:
+    recommender = Recommender(tiny_bundle, encoder=WordEncoder())
+    recommender.warm_up()
+    assert not recommender._exposure_lists and not recommender._exposure_counts.any()

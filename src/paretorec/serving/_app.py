@@ -138,7 +138,9 @@ class _Service:
         self.bandit.attach(recommender)
 
     def _load(self, path: Path) -> Recommender:
-        return Recommender(path, encoder=self.settings.encoder, max_k=self.settings.max_k)
+        recommender = Recommender(path, encoder=self.settings.encoder, max_k=self.settings.max_k)
+        recommender.warm_up()  # before it serves (or is swapped in)
+        return recommender
 
     def reload(self, path: str | Path | None = None) -> tuple[Recommender, float]:
         """Load a bundle beside the serving one, then swap it in (requests in flight finish

@@ -465,6 +465,22 @@ class Recommender:
             known_user=state.user_code is not None,
         )
 
+    def warm_up(self) -> None:
+        """Serve one list at every front point (and a cold start), so that lazily built
+        state (the item-similarity matrix of MMR / DPP) exists before real traffic."""
+        user = self.bundle.user_ids[0] if len(self.bundle.user_ids) else None
+        for index in range(len(self.points)):
+            state = self._rank(user, None, self.bundle.k, (), index)
+            self._forget_exposure(state.chosen)
+        state = self._rank(None, None, self.bundle.k, (), self.default_point)
+        self._forget_exposure(state.chosen)
+
+    def _forget_exposure(self, chosen: np.ndarray) -> None:
+        with self._exposure_lock:
+            if self._exposure_lists and self._exposure_lists[-1] is chosen:
+                self._exposure_lists.pop()
+                self._exposure_counts[chosen] -= 1.0
+
     def _catalogue_of(self, state: _Request) -> _Catalogue:
         catalogue = state.extras["catalogue"]
         assert isinstance(catalogue, _Catalogue)  # internal invariant, not user input
