@@ -76,6 +76,8 @@ class ServiceSettings:
         max_body_bytes: larger request bodies are refused with 413.
         encoder: text encoder for ``/items`` (default: the bundle's reference).
         handle_sighup: reload the bundle on SIGHUP (main thread only).
+        preload_encoder: load the bundle's language model at start (else on the first
+            ``/items``, which then takes the model's load time).
         torch_threads: intra-op threads of PyTorch (ranker, top-k); requests already run in
             parallel on the server's thread pool, so 1 avoids oversubscription (None: keep).
         bandit: ``point="auto"`` policy, ``"thompson"``, ``"linucb"`` or
@@ -93,6 +95,7 @@ class ServiceSettings:
     encoder: Any = None
     handle_sighup: bool = True
     torch_threads: int | None = 1
+    preload_encoder: bool = False
     bandit: str | None = field(default_factory=lambda: os.environ.get(BANDIT_ENV) or None)
     bandit_state: str | None = field(
         default_factory=lambda: os.environ.get(BANDIT_STATE_ENV) or None
@@ -125,6 +128,10 @@ class _Service:
         else:
             self.recommender = self._load(Path(self.source))
         self._attach_bandit(self.recommender)
+        if self.settings.preload_encoder and self.recommender.bundle.text_encoder is not None:
+            encoder = self.recommender.encoder()
+            if callable(getattr(encoder, "load", None)):
+                encoder.load()
         self.store = FeedbackStore(self.settings.feedback_url)
 
     def _attach_bandit(self, recommender: Recommender) -> None:
