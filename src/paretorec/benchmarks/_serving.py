@@ -507,7 +507,8 @@ def crash_test(
     client retrying would), and so are ``resend_acked`` already acknowledged ones, so the
     store's de-duplication is exercised across crashes. ``acked_lost``: acknowledged keys
     missing from the store; ``duplicates``: keys stored more than once plus stored events
-    whose content differs from what was acknowledged.
+    whose content differs from what was acknowledged, plus acknowledged events stored again
+    when all of them are replayed against a restarted server at the end.
     """
     from ..serving import FeedbackStore, load_bundle
 
@@ -545,6 +546,19 @@ def crash_test(
         reported_duplicates += dup
         for event in got:
             acked[event["idempotency_key"]] = event
+    # Replay every acknowledged event against a restarted server: each must be answered as
+    # a duplicate and none stored again (idempotency across crashes, checked end to end).
+    stored_again = answered_duplicate = 0
+    with Server(bundle, url, log=folder / "crash_server.log") as server:
+        events = list(acked.values())
+        for start in range(0, len(events), 500):
+            status, answer = _post(
+                server.port, "/feedback", {"events": events[start : start + 500]}
+            )
+            if status != 200:
+                raise ParetorecError(f"replaying acknowledged events failed: {status} {answer}")
+            stored_again += int(answer["stored"])
+            answered_duplicate += int(answer["duplicates"])
     store = FeedbackStore(url)
     try:
         stored = store.events()
@@ -564,7 +578,9 @@ def crash_test(
         "acked_events": len(acked),
         "stored_events": len(stored),
         "acked_lost": len(lost),
-        "duplicates": repeated + altered,
+        "duplicates": repeated + altered + stored_again,
+        "replayed_acked_stored_again": stored_again,
+        "replayed_acked_answered_duplicate": answered_duplicate,
         "unacked_at_end": len(retry),
         "duplicates_answered_by_server": reported_duplicates,
         "startup_seconds_median": round(float(np.median(startups)), 3),
@@ -588,7 +604,7 @@ def fuzz_test(
     which also reflects schema-conformance findings) and cross-checked with the server's own
     Prometheus counters.
     """
-    folder = Path(directory)
+    folder = Path(directory).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     har = folder / "fuzz.har"
     har.unlink(missing_ok=True)
@@ -607,8 +623,8 @@ def fuzz_test(
         "-H", f"Authorization: Bearer {TOKEN}", "--no-color",
     ]  # fmt: skip
     started = time.perf_counter()
-    completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=max_seconds + 120, check=False
+    completed = subprocess.run(  # cwd: schemathesis keeps a .schemathesis/ folder there
+        command, capture_output=True, text=True, timeout=max_seconds + 120, check=False, cwd=folder
     )
     (folder / "fuzz.log").write_text(completed.stdout + completed.stderr)
     entries = json.loads(har.read_text())["log"]["entries"] if har.is_file() else []
@@ -626,8 +642,14 @@ def fuzz_test(
             f"schemathesis recorded no requests (exit {completed.returncode}); see "
             f"{folder / 'fuzz.log'}"
         )
+    from urllib.parse import urlsplit
+
+    operations = sorted(
+        {f"{e['request']['method']} {urlsplit(e['request']['url']).path}" for e in entries}
+    )
     return {
         "requests": len(entries),
+        "operations": operations,
         "server_errors": sum(n for s, n in statuses.items() if s >= 500),
         "server_errors_by_server_metrics": server_side,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
