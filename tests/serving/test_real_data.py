@@ -80,6 +80,9 @@ def test_export_from_the_run_folder(ml100k_run, tmp_path: Path) -> None:
         [[p.test[o] for o in run.objectives] for p in bundle.points], run.holdout["full"].test
     )
     assert bundle.text_vectors is None
+    context = run.fitted["context"]  # the item context the policies were judged with
+    np.testing.assert_array_equal(bundle.groups, context.groups)
+    np.testing.assert_allclose(bundle.vectors, np.asarray(context.vectors.todense()))
 
 
 def test_real_language_model_adds_a_matching_item(tmp_path: Path) -> None:

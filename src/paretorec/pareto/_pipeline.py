@@ -36,7 +36,7 @@ class ParetoRun:
     baseline_test: dict[str, float] = field(default_factory=dict)
     #: what the test check fitted (on the test split's training part), kept for serving:
     #: ``{"model": CandidateModel, "ranker": MultiTaskRanker | None, "dataset": Dataset,
-    #: "vectors": item vectors}``; saved under ``models/`` in the run folder
+    #: "context": ItemContext}``; saved under ``models/`` in the run folder
     fitted: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def front_policies(self, space: str = "full") -> list[Policy]:
@@ -76,7 +76,7 @@ def _evaluator(
 ) -> tuple[PolicyEvaluator, dict[str, float] | None]:
     """The evaluator of policies on ``target``, everything fitted on ``train`` alone; with a
     ranker configured, also its task metrics on ``target``. ``keep`` receives the fitted
-    ``model`` and ``ranker`` (None without one)."""
+    ``model``, the ``ranker`` (None without one) and the item ``context``."""
     model = create_model(config.candidates.model, **config.candidates.params).fit(train)
     ranker = None
     relevant_all = target.to_csr()
@@ -101,9 +101,9 @@ def _evaluator(
             f"  ranker {ranker.architecture} ({ranker.strategy}) fitted in "
             f"{time.perf_counter() - started:.1f}s; on this split's held-out part: {shown}"
         )
-    if keep is not None:
-        keep.update(model=model, ranker=ranker)
     context = ItemContext.from_training(model.seen, vectors)
+    if keep is not None:  # the fitted parts and the item context policies were judged with
+        keep.update(model=model, ranker=ranker, context=context)
     groups = {name: dataset.users[name].to_numpy()[users] for name in config.objectives.user_groups}
     evaluator = PolicyEvaluator(
         candidates=candidates,
@@ -143,7 +143,7 @@ def run_pareto(
     validation, valid_ranker = _evaluator(
         dataset, inner.train, inner.valid, config, vectors, console
     )
-    fitted: dict[str, Any] = {"dataset": dataset, "vectors": vectors}
+    fitted: dict[str, Any] = {"dataset": dataset}
     test, test_ranker = _evaluator(
         dataset, split.train, split.test, config, vectors, console, keep=fitted
     )
@@ -201,9 +201,24 @@ def run_pareto(
 def save_fitted(fitted: dict[str, Any], directory: Path) -> None:
     """Save the test check's candidate model (and ranker) so that a bundle can be exported
     from the run folder later (``paretorec export RUN_DIR``)."""
+    import scipy.sparse as sp
+
+    from .._artifacts import write_artifact
+
     fitted["model"].save(directory / "candidates")
     if fitted.get("ranker") is not None:
         fitted["ranker"].save(directory / "ranker")
+    context = fitted["context"]
+    vectors = context.vectors.toarray() if sp.issparse(context.vectors) else context.vectors
+    write_artifact(
+        directory / "context",
+        {"n_users": int(context.n_users)},
+        {
+            "vectors": np.asarray(vectors, dtype=np.float32),
+            "popularity": np.asarray(context.popularity, dtype=np.float64),
+            "groups": np.asarray(context.groups, dtype=np.int64),
+        },
+    )
 
 
 def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:

@@ -162,11 +162,14 @@ def write_bundle(
     name: str = "bundle",
     n_candidates: int = 100,
     text_encoder: str | Path | TextEncoder | Any | None = "default",
+    groups: Any = None,
 ) -> Path:
     """Write a bundle from its parts (what :func:`export_bundle` gathers from a run).
 
     ``front`` holds one ``{"policy": dict, "validation": {objective: value}, "test": {...}}``
-    per point; ``vectors`` are the item vectors the policies' re-rankers read (e.g. genres).
+    per point; ``vectors`` are the item vectors the policies' re-rankers read (e.g. genres);
+    ``groups`` the item groups of the fair re-ranker and long-tail boost (default: head /
+    long tail by training popularity, as :meth:`ItemContext.from_training`).
     """
     if not front:
         raise ParetorecError("front must hold at least one point, got none")
@@ -196,6 +199,14 @@ def write_bundle(
             f"vectors must have one row per item ({dataset.n_items}), got shape {dense.shape}"
         )
     context = ItemContext.from_training(model.seen, dense)
+    if groups is not None:
+        groups = np.asarray(groups, dtype=np.int64)
+        if groups.shape != (dataset.n_items,):
+            raise ParetorecError(
+                f"groups must hold one group id per item ({dataset.n_items}), got shape "
+                f"{groups.shape}"
+            )
+        context = ItemContext(context.vectors, context.popularity, context.n_users, groups)
     texts, titles = _texts_and_titles(dataset)
     encoder_ref, text_vectors = _encode_texts(text_encoder, texts)
     meta = {
@@ -281,11 +292,13 @@ def _parts_from_run(run: ParetoRun, space: str) -> dict[str, Any]:
         }
         for i, policy in enumerate(run.front_policies(space))
     ]
+    context = fitted["context"]  # the item context the policies were judged with
     return {
         "dataset": fitted["dataset"],
         "model": fitted["model"],
         "ranker": fitted.get("ranker"),
-        "vectors": fitted["vectors"],
+        "vectors": context.vectors,
+        "groups": context.groups,
         "objectives": run.objectives,
         "directions": run.directions,
         "front": front,
@@ -315,13 +328,14 @@ def _parts_from_folder(folder: Path) -> dict[str, Any]:
     config = ParetoConfig.from_dict(report["config"], source=str(front_file))
     data = config.data
     dataset = load_dataset(data.dataset, data.data_dir, download=data.download)
-    vectors, _ = dataset.item_multi_hot("genres")
+    _, arrays = read_artifact(folder / "models" / "context")  # the run's item context
     ranker_dir = folder / "models" / "ranker"
     return {
         "dataset": dataset,
         "model": CandidateModel.load(folder / "models" / "candidates"),
         "ranker": MultiTaskRanker.load(ranker_dir) if ranker_dir.is_dir() else None,
-        "vectors": vectors,
+        "vectors": arrays["vectors"],
+        "groups": arrays["groups"],
         "objectives": report["objectives"],
         "directions": report["directions"],
         "front": report["front"],
