@@ -226,7 +226,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_seconds = float("nan")
 
-    def start(self, timeout: float = 120.0) -> Server:
+    def start(self, timeout: float = 300.0) -> Server:
         env = {
             **os.environ,
             "PARETOREC_BUNDLE": str(self.bundle.resolve()),
