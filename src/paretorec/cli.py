@@ -331,6 +331,9 @@ def pareto(
             "with `paretorec pareto-worker STORAGE`."
         ),
     ] = None,
+    bundle: Annotated[
+        bool, typer.Option(help="Also write a serving bundle to RUN_DIR/bundle.")
+    ] = True,
 ) -> None:
     """Search policies for the Pareto front, check it on test, write the run folder."""
     from .config import ParetoConfig
@@ -359,6 +362,11 @@ def pareto(
     print_front(run, console=console)
     report = write_pareto_report(run, run.output_dir or settings.output_dir)
     console.print(f"report: {report.resolve()}")
+    if bundle:
+        from .serving import export_bundle
+
+        path = export_bundle(run, Path(run.output_dir or settings.output_dir) / "bundle")
+        console.print(f"bundle: {path.resolve()}  (serve it: paretorec serve {path})")
 
 
 @app.command("pareto-worker")
@@ -508,6 +516,137 @@ def demo(
     run_demo(
         data_dir=data_dir, download=download, output_dir=output_dir, quick=quick, console=console
     )
+
+
+@app.command("export")
+@_friendly_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Folder of a finished `paretorec pareto` run.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Bundle folder to write.")],
+    text_encoder: Annotated[
+        str, typer.Option(help="Language model for item texts ('default', a folder, or 'none').")
+    ] = "default",
+) -> None:
+    """Write a serving bundle (models, items, front, config; checksummed) from a run folder."""
+    from .serving import export_bundle
+
+    encoder = None if text_encoder.lower() == "none" else text_encoder
+    path = export_bundle(run_dir, output, text_encoder=encoder)
+    console.print(f"bundle: {path.resolve()}  (serve it: paretorec serve {path})")
+
+
+@app.command("serve")
+@_friendly_errors
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder (paretorec export).")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    feedback_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Feedback store: SQLAlchemy URL or SQLite file ($PARETOREC_FEEDBACK_URL)."
+        ),
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn).")] = True,
+    bandit: Annotated[
+        str | None,
+        typer.Option(help="Bandit for point 'auto': thompson, linucb or epsilon_greedy."),
+    ] = None,
+    bandit_state: Annotated[
+        Path | None, typer.Option(help="The bandit's state file (survives restarts).")
+    ] = None,
+) -> None:
+    """Serve a bundle over HTTP (FastAPI + uvicorn): /recommend, /feedback, /items, /front."""
+    import os
+
+    from ._validation import check_choice, check_positive_int
+    from .serving._app import BANDIT_ENV, BANDIT_STATE_ENV, FEEDBACK_ENV
+    from .serving._app import serve as run_server
+
+    if feedback_url:
+        os.environ[FEEDBACK_ENV] = feedback_url
+    if bandit:
+        os.environ[BANDIT_ENV] = check_choice(
+            bandit, "bandit", ("thompson", "linucb", "epsilon_greedy")
+        )
+    if bandit_state:
+        os.environ[BANDIT_STATE_ENV] = str(bandit_state)
+    run_server(
+        bundle,
+        host=host,
+        port=port,
+        workers=check_positive_int(workers, "workers"),
+        access_log=access_log,
+    )
+
+
+@app.command("recommend")
+@_friendly_errors
+def recommend(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder (paretorec export).")],
+    user: Annotated[
+        str | None, typer.Option(help="User id (unknown ids get the fallback).")
+    ] = None,
+    history: Annotated[
+        str | None, typer.Option(help="Comma-separated item ids for an anonymous user.")
+    ] = None,
+    k: Annotated[int, typer.Option(help="List length.")] = 10,
+    point: Annotated[str | None, typer.Option(help="Front point id or 'knee'.")] = None,
+    preference: Annotated[
+        str | None, typer.Option(help="Objective weights, e.g. ndcg=2,ild=1.")
+    ] = None,
+    constraint: Annotated[
+        list[str] | None, typer.Option(help="e.g. 'ndcg >= 0.95 * best' (repeatable).")
+    ] = None,
+    explain: Annotated[bool, typer.Option(help="Say why each item is there.")] = False,
+) -> None:
+    """Print one user's list at a chosen operating point, with item titles."""
+    from .serving import Recommender
+
+    weights = _parse_weights(preference) if preference else None
+    recommender = Recommender.load(bundle)
+    result = recommender.recommend(
+        user,
+        history=[h.strip() for h in history.split(",") if h.strip()] if history else None,
+        k=k,
+        point=point,
+        preference=weights,
+        constraints=constraint or None,
+        explain=explain,
+    )
+    chosen = result.point
+    expected = ", ".join(f"{name}={value:.4f}" for name, value in chosen["expected"].items())
+    who = f"user {user}" if user is not None else "anonymous history"
+    note = f" (cold start: {result.fallback})" if result.fallback else ""
+    console.print(
+        f"{who}{note}; point {chosen['id']} ({chosen['chosen_by']}): {chosen['describe']}",
+        markup=False,
+    )
+    console.print(f"expected on test: {expected}", markup=False)
+    for item in result.items:
+        console.print(
+            f"{item.rank:>3}. {item.title}  [{item.item_id}]  score {item.score:.4f}", markup=False
+        )
+        if item.explanation:
+            for line in item.explanation.get("text", []):
+                console.print(f"       {line}", markup=False)
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ParetorecError(
+                "preference must read NAME=WEIGHT[,NAME=WEIGHT...], e.g. ndcg=2,ild=1; "
+                f"got {text!r}"
+            )
+    return weights
 
 
 # --------------------------------------------------------------------------- online learning

@@ -148,6 +148,12 @@ def run_demo(
     print_front(run, console=console, limit=12)
     pareto_report = write_pareto_report(run, pareto_dir)
     console.print(f"report: {pareto_report.resolve()}")
+    from .serving import export_bundle
+
+    bundle = export_bundle(run, pareto_dir / "bundle")
+    console.rule("[bold]Serve it")
+    console.print(f"serving bundle (checksummed): {bundle.resolve()}", markup=False)
+    console.print(f"paretorec serve {bundle}", markup=False)
     return rows
 
 

@@ -103,3 +103,6 @@ def test_demo_end_to_end(ml100k_dir: Path, tmp_path: Path) -> None:
     front = json.loads((out / "pareto" / "front.json").read_text())
     assert "ranker_test" in front["summary"]
     assert any("like" in point["policy"]["weights"] for point in front["front"])
+    # ... and ends by writing a serving bundle and the one command that serves it
+    assert (out / "pareto" / "bundle" / "manifest.json").is_file()
+    assert result.output.rstrip().splitlines()[-1].startswith("paretorec serve ")

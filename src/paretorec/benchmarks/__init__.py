@@ -15,6 +15,7 @@ from . import (
     _online_simulation,
     _ope_obd,
     _scale,
+    _serving,
     _simulator_funnel,
     _text_encoding,
     _threads,
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "online_simulation": _online_simulation.run,
     "incremental_ml100k": _incremental_ml100k.run,
     "scale": _scale.run,
+    "serving": _serving.run,
 }
 
 __all__ = ["BENCHMARKS"]

@@ -46,6 +46,10 @@ class ParetoRun:
     baseline_test: dict[str, float] = field(default_factory=dict)
     #: what the data features were made of: item vectors (ILD), item groups, user groups
     features: dict[str, Any] = field(default_factory=dict)
+    #: what the test check fitted (on the test split's training part), kept for serving:
+    #: ``{"model": CandidateModel, "ranker": MultiTaskRanker | None, "dataset": Dataset,
+    #: "context": ItemContext}``; saved under ``models/`` in the run folder
+    fitted: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def front_policies(self, space: str = "full") -> list[Policy]:
         return self.searches[space].front_policies()
@@ -81,12 +85,15 @@ def _evaluator(
     choice: ItemFeatureChoice,
     vectors: Any,
     console: Console,
+    keep: dict[str, Any] | None = None,
 ) -> tuple[PolicyEvaluator, dict[str, float] | None]:
     """The evaluator of policies on ``target``, everything fitted on ``train`` alone; with a
-    ranker configured, also its task metrics on ``target``."""
+    ranker configured, also its task metrics on ``target``. ``keep`` receives the fitted
+    ``model``, the ``ranker`` (None without one) and the item ``context``."""
     model = create_model(config.candidates.model, **config.candidates.params).fit(train)
     if choice.vectors == "model":  # the candidate model's own embeddings, fitted on train
         vectors = item_vectors(dataset, choice, model)
+    ranker = None
     relevant_all = target.to_csr()
     users = np.flatnonzero((np.diff(relevant_all.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
     candidates = CandidateSet.from_model(model, users, config.candidates.n_candidates)
@@ -116,6 +123,8 @@ def _evaluator(
     groups_of_items = item_groups(dataset, choice)
     if groups_of_items is not None:
         context = replace(context, groups=groups_of_items)
+    if keep is not None:  # the fitted parts and the item context policies were judged with
+        keep.update(model=model, ranker=ranker, context=context)
     groups = {name: dataset.users[name].to_numpy()[users] for name in config.objectives.user_groups}
     evaluator = PolicyEvaluator(
         candidates=candidates,
@@ -248,9 +257,11 @@ def run_pareto(
     validation, valid_ranker = _evaluator(
         dataset, inner.train, inner.valid, config, choice, vectors, console
     )
+    fitted: dict[str, Any] = {"dataset": dataset}
     test, test_ranker = _evaluator(
-        dataset, split.train, split.test, config, choice, vectors, console
+        dataset, split.train, split.test, config, choice, vectors, console, keep=fitted
     )
+    save_fitted(fitted, out / "models")
     sources = config.ranker.source_names() if config.ranker is not None else ()
 
     spaces = {"full": config.search.space, **config.search.compare}
@@ -300,6 +311,7 @@ def run_pareto(
             "user_groups": list(config.objectives.user_groups),
             "data": data_config.describe(),
         },
+        fitted=fitted,
     )
     run.summary = summarize(run)
     return run
@@ -336,6 +348,31 @@ def _validation_pick(
     """
     front = ParetoFront(values=check.validation, directions=directions, names=objectives)
     return front.pick_constrained(objective, {"ndcg": ndcg_floor})
+
+
+def save_fitted(fitted: dict[str, Any], directory: Path) -> None:
+    """Save the test check's candidate model (and ranker) so that a bundle can be exported
+    from the run folder later (``paretorec export RUN_DIR``)."""
+    import scipy.sparse as sp
+
+    from .._artifacts import write_artifact
+
+    fitted["model"].save(directory / "candidates")
+    if fitted.get("ranker") is not None:
+        fitted["ranker"].save(directory / "ranker")
+    context = fitted["context"]
+    vectors = context.vectors.toarray() if sp.issparse(context.vectors) else context.vectors
+    if vectors is None:  # no item features: diversity was dropped
+        vectors = np.zeros((context.n_items, 0), dtype=np.float32)
+    write_artifact(
+        directory / "context",
+        {"n_users": int(context.n_users)},
+        {
+            "vectors": np.asarray(vectors, dtype=np.float32),
+            "popularity": np.asarray(context.popularity, dtype=np.float64),
+            "groups": np.asarray(context.groups, dtype=np.int64),
+        },
+    )
 
 
 def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:

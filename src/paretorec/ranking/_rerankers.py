@@ -498,15 +498,24 @@ def fair_exposure(
 
 
 def apply_policy(
-    policy: Policy | Mapping[str, Any], candidates: CandidateSet, context: ItemContext
+    policy: Policy | Mapping[str, Any],
+    candidates: CandidateSet,
+    context: ItemContext,
+    *,
+    exposure_counts: Any = None,
+    exposure_users: int | None = None,
 ) -> IntArray:
     """The final ``(n_users, k)`` int64 item codes: fusion, then the policy's re-ranker.
 
     ``policy`` may be a :class:`Policy` or its dict form. Re-rankers that need item
     similarity read ``context.vectors``; its :class:`ItemSimilarity` is built on first use
     and cached per context object (so do not modify ``context.vectors`` in place).
-    Raises :class:`~paretorec.ParetorecError` if ``policy.k`` exceeds the number of
-    candidates C or a weight names a source the candidates lack.
+    ``exposure_counts`` (one count per catalogue item) are placements made before this
+    batch, where the exposure penalty starts counting (e.g. a service's recent lists; None:
+    zero; not modified), and ``exposure_users`` the number of users the penalty's
+    ``log1p(n_users)`` scale assumes (None: this batch's). Raises
+    :class:`~paretorec.ParetorecError` if ``policy.k`` exceeds the number of candidates C or
+    a weight names a source the candidates lack.
     """
     if isinstance(policy, Mapping):
         policy = Policy.from_dict(policy)
@@ -526,11 +535,20 @@ def apply_policy(
         scores = np.take_along_axis(scores, kept, axis=1)
         items = np.take_along_axis(items, kept, axis=1)
     codes = items.astype(np.int64, copy=False)
+    scale_users = len(items) if exposure_users is None else exposure_users
     exposure = (
-        Exposure(context.n_items, len(items), policy.exposure_penalty)
+        Exposure(context.n_items, scale_users, policy.exposure_penalty)
         if policy.exposure_penalty > 0
         else None
     )
+    if exposure is not None and exposure_counts is not None:
+        counts = np.asarray(exposure_counts, dtype=np.float64)
+        if counts.shape != (context.n_items,) or not np.isfinite(counts).all():
+            raise ParetorecError(
+                f"exposure_counts must hold one finite count per item ({context.n_items}), "
+                f"got shape {counts.shape}"
+            )
+        exposure.counts = counts.copy()
     if policy.reranker == "none":
         if exposure is None:
             positions = top_k_indices(scores, policy.k)

