@@ -148,6 +148,22 @@ def run_demo(
     print_front(run, console=console, limit=12)
     pareto_report = write_pareto_report(run, pareto_dir)
     console.print(f"report: {pareto_report.resolve()}")
+    console.rule("[bold]Learning online: a simulated A/B test and a bandit over operating points")
+    from .online import demo_simulation, write_simulation_report
+
+    online_dir = Path(output_dir) / "online"
+    simulated, figure = demo_simulation(online_dir, n_rounds=2_000 if quick else 5_000)
+    for key in ("arm_a", "arm_b", "a_reward", "b_reward", "lift", "ope_b_from_a_logs"):
+        console.print(f"  {key}: {_short(simulated[key])}", markup=False)
+    console.print(
+        f"  bandit: regret / uniform random's {_short(simulated['bandit_regret_vs_random'])}, "
+        f"reward lift over the best fixed point "
+        f"{_short(simulated['bandit_reward_lift_vs_best_fixed_point'])}",
+        markup=False,
+    )
+    page = write_simulation_report(simulated, figure, online_dir)
+    console.print(f"online report (reward over rounds per arm): {page.resolve()}")
+
     from .serving import export_bundle
 
     bundle = export_bundle(run, pareto_dir / "bundle")
@@ -155,6 +171,15 @@ def run_demo(
     console.print(f"serving bundle (checksummed): {bundle.resolve()}", markup=False)
     console.print(f"paretorec serve {bundle}", markup=False)
     return rows
+
+
+def _short(value: Any) -> str:
+    """A figure (or a dict of figures) on one line."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
 
 
 def run_cold_start(
