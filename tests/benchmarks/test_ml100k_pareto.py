@@ -45,14 +45,26 @@ def test_ml100k_pareto_quick_writes_the_summary(
     assert summary["coverage_ratio_at_95pct_ndcg_valsel"] == pytest.approx(
         pick["test"]["coverage"] / plain["coverage"]
     )
+    # Floors: the quick run (30 evaluations per space, the 2-epoch ranker) measured
+    # (2026-11-29) coverage x1.43, novelty +8.2 %, ILD +2.6 % at 95 % of the plain ranking's
+    # validation nDCG, hypervolume ratios 1.46 (nadir) and 1.38 (offset reference), ranker
+    # engage / like AUC 0.816 / 0.766. A broken lever, fusion source or selection drops them.
+    assert summary["coverage_ratio_at_95pct_ndcg_valsel"] > 1.2
+    assert summary["novelty_gain_at_95pct_ndcg_valsel"] > 0.03
+    assert summary["ild_gain_at_95pct_ndcg_valsel"] > 0.0
+    assert summary["hv_ratio_vs_best_single_reranker"] > 1.1
+    assert summary["hv_ratio_vs_best_single_reranker_offset_ref"] > 1.1
+    for objective in ("ild", "coverage", "novelty"):
+        assert summary[f"{objective}_valsel_ndcg_share"] > 0.9
+    ranker = result["protocol"]["ranker_test"]
+    assert ranker["engage_auc"] > 0.75 and ranker["like_auc"] > 0.7
     assert {row["name"] for row in result["rows"]} == {
         "full",
         "mmr_only",
         "dpp_only",
         "popularity_penalty_only",
     }
-    protocol = result["protocol"]
-    assert protocol["ranker_test"]["engage_auc"] > 0.6 and "constraint" in protocol
+    assert "constraint" in result["protocol"]
     saved = json.loads((tmp_path / "results" / "ml100k_pareto.json").read_text())
     assert saved["summary"] == json.loads(json.dumps(summary))
     assert (tmp_path / "runs" / "ml100k_pareto" / "report.html").is_file()

@@ -329,6 +329,7 @@ def test_hypervolume_grows_with_points(points: np.ndarray, data: st.DataObject) 
 def test_offset_reference_gives_every_front_point_positive_volume(
     points: np.ndarray, offset: float
 ) -> None:
+    points = np.round(points * 20) / 20  # a grid: exclusive volumes far above rounding
     m = points.shape[1]
     directions = [MAX] * m
     bounds = Normalization.from_values(points, directions)

@@ -115,3 +115,20 @@ def test_no_policy_meets_the_floor() -> None:
     summary = summarize(run)
     assert "ild_gain_at_95pct_ndcg_valsel" not in summary
     assert "ild_valsel_pick" not in summary
+
+
+def test_print_front_shows_the_validation_picks_and_labels_the_oracle() -> None:
+    from rich.console import Console
+
+    from paretorec.pareto import print_front
+
+    run = hand_made_run()
+    run.summary = summarize(run)
+    console = Console(record=True, width=400)
+    print_front(run, console=console)
+    text = console.export_text()
+    assert "best ild on validation at >= 95% of the plain ranking's validation nDCG" in text
+    assert "ild_gain_at_95pct_ndcg_valsel=0.1600" in text
+    summary_line = next(line for line in text.splitlines() if line.startswith("summary: "))
+    assert "test_oracle" not in summary_line
+    assert "test oracle (filtered and picked on test" in text

@@ -457,7 +457,7 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
             if objective in objectives and allowed.any():
                 column = objectives.index(objective)
                 best = float(full.test[allowed, column].max())
-                summary[f"{key}_test_oracle"] = _relative(best, plain_test[column], kind)
+                summary[f"{key}_test_oracle"] = _relative(best, float(plain_test[column]), kind)
     for suffix, reference_valid, reference_test in references:
         floor = anchor_share * float(reference_valid[ndcg])
         for objective, key, kind in HEADLINES:
