@@ -94,6 +94,11 @@ out = {}
 dataset = OpenBanditDataset(behavior_policy="random", campaign=request["campaign"],
                             data_path=request["data_path"])
 feedback = dataset.obtain_batch_bandit_feedback()
+if request["given_feedback"]:
+    given = np.load(request["given_feedback"])
+    feedback = {key: given[key] for key in ("action", "reward", "pscore", "position")}
+    feedback["n_rounds"] = len(feedback["action"])
+    feedback["context"] = given["context"]
 n = feedback["n_rounds"]
 np.savez(request["feedback_out"], action=feedback["action"], reward=feedback["reward"],
          pscore=feedback["pscore"], position=feedback["position"], context=feedback["context"],
@@ -116,6 +121,9 @@ for name, est in estimators.items():
     lo = [v for k, v in interval.items() if "lower" in k][0]
     hi = [v for k, v in interval.items() if "upper" in k][0]
     out[name] = {"value": value, "lower": float(lo), "upper": float(hi)}
+if request["n_sim"] == 0:
+    json.dump(out, open(request["result_out"], "w"))
+    sys.exit(0)
 bts = BernoulliTS(n_actions=dataset.n_actions, len_list=dataset.len_list, is_zozotown_prior=True,
                   campaign=request["campaign"], random_state=request["seed"])
 prior_dist = bts.compute_batch_action_dist(n_rounds=1, n_sim=request["n_sim"])[0]
@@ -139,13 +147,16 @@ def run_obp(
     python: Path | None = None,
     timeout: float = 900.0,
     feedback_only: bool = False,
+    feedback: LoggedFeedback | None = None,
 ) -> dict[str, Any]:
     """Run obp 0.5.7's IPW/SNIPW/DM/DR on the random logs of ``campaign`` in its own venv.
 
     Returns its estimates and intervals, the ``bandit_feedback`` arrays it built (so the
     caller can check both libraries saw the same rows), the BTS action distribution from
     obp's ``BernoulliTS(is_zozotown_prior=True)`` and the BTS on-policy click rate. With
-    ``feedback_only`` only the arrays come back (see :func:`obp_bandit_feedback`).
+    ``feedback_only`` only the arrays come back (see :func:`obp_bandit_feedback`). With
+    ``feedback``, obp's estimators run on those arrays instead of its own loader's (one
+    subprocess instead of two); ``n_sim=0`` skips the BernoulliTS distribution.
     """
     python = python or obp_python()
     if python is None:
@@ -157,6 +168,19 @@ def run_obp(
         np.savez(
             folder / "inputs.npz", action_dist=action_dist, estimated_rewards=estimated_rewards
         )
+        given = ""
+        if feedback is not None:
+            given = str(folder / "given.npz")
+            np.savez(
+                given,
+                action=feedback.action,
+                reward=feedback.reward,
+                pscore=feedback.pscore,
+                position=feedback.positions,
+                context=feedback.context
+                if feedback.context is not None
+                else np.zeros((feedback.n_rounds, 0)),
+            )
         request = {
             "inputs": str(folder / "inputs.npz"),
             "campaign": campaign,
@@ -166,6 +190,7 @@ def run_obp(
             "seed": seed,
             "n_sim": n_sim,
             "feedback_only": feedback_only,
+            "given_feedback": given,
             "feedback_out": str(folder / "feedback.npz"),
             "prior_dist_out": str(folder / "prior.npy"),
             "result_out": str(folder / "out.json"),
@@ -183,7 +208,8 @@ def run_obp(
         result: dict[str, Any] = {}
         if not feedback_only:
             result = json.loads((folder / "out.json").read_text())
-            result["bts_prior_dist"] = np.load(folder / "prior.npy")
+            if n_sim:
+                result["bts_prior_dist"] = np.load(folder / "prior.npy")
         with np.load(folder / "feedback.npz") as arrays:
             result["feedback"] = {k: arrays[k] for k in arrays.files}
     return result
