@@ -2,8 +2,8 @@
 
 * **ANN**: 1,000,000 items and 100,000 users (``--quick``: 50,000 and 5,000), vectors drawn
   as the funnel simulator draws its item factors (topic centroids + noise) and user tastes,
-  in 64 and 384 dimensions. An IVF index (faiss; inner product through the L2 reduction)
-  is built; ``nprobe`` is chosen on 200 validation users (the smallest of a grid reaching
+  in 64 and 384 dimensions. An IVF index (faiss, inner product) is built; ``nprobe`` is
+  chosen on 200 validation users (the smallest of a grid reaching
   recall@100 0.97 there), recall@100 against the exact top-100 and query times are
   reported on 500 other (test) users. Each dimension runs in its own process so that its
   peak resident memory (``ru_maxrss``) is its own.
@@ -340,7 +340,7 @@ def run(
             f"{n_items:,} items x {{{', '.join(map(str, dims))}}} dims (topic centroid + noise, "
             f"as the funnel simulator draws item factors), {n_users:,} user tastes; faiss IVF "
             "(ANNIndex 'auto': nlist 2 sqrt(n), 10 k-means iterations on a 64k sample, inner "
-            f"product via the L2 reduction); nprobe = smallest of {NPROBES} with validation "
+            f"product cells); nprobe = smallest of {NPROBES} with validation "
             f"recall@100 >= {RECALL_TARGET} on 200 users; recall@100 and times on 500 other "
             "users; single user: 1 faiss thread, batch of 256: 2 threads (20 batches); peak "
             "memory = the child process's ru_maxrss (vectors, exact reference and index)"
