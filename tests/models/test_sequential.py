@@ -13,6 +13,9 @@ from paretorec.data import Dataset, leave_one_out
 from paretorec.models import CandidateModel, SequentialTransformer
 from paretorec.models._sequential import user_sequences
 
+# Deliberately tiny models (seconds, not minutes): the convergence warning is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")
+
 FAST = {"hidden": 16, "n_layers": 1, "epochs": 15, "batch_size": 16, "learning_rate": 0.02}
 
 

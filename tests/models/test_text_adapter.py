@@ -22,6 +22,9 @@ from paretorec.text import TextEncoder, default_model_path
 
 from .test_sequential import cold_codes, topic_dataset
 
+# Deliberately tiny models (seconds, not minutes): the convergence warning is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")
+
 FAST: dict[str, Any] = {
     "hidden": 16,
     "n_layers": 1,

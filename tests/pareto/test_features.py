@@ -103,7 +103,7 @@ def test_data_without_features_still_runs(tmp_path: Path) -> None:
     assert "diversity unavailable" in console.export_text()
     assert run.features["item_vectors"] == "none (ILD unavailable)"
     bpr = run_pareto(
-        _quick(tmp_path, "bpr", {"factors": 8, "epochs": 5}),
+        _quick(tmp_path, "bpr", {"factors": 8, "steps": 600}),
         dataset=bare,
         console=Console(record=True),
         progress=False,

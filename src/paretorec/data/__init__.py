@@ -23,6 +23,7 @@ from ._sampling import sample_negatives
 from ._simulator import SimulatedFunnel, simulate_funnel
 from ._splits import (
     Split,
+    TiedTimestampsWarning,
     carve_validation,
     cold_item_split,
     leave_one_out,
@@ -47,6 +48,7 @@ __all__ = [
     "SideTableConfig",
     "SimulatedFunnel",
     "Split",
+    "TiedTimestampsWarning",
     "carve_validation",
     "cold_item_split",
     "dataset_layout",
