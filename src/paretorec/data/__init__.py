@@ -32,7 +32,14 @@ from ._splits import (
     stratified_split,
     temporal_split,
 )
-from ._tables import SideTable, describe_dataset, load_events, read_side_table, read_table
+from ._tables import (
+    SideTable,
+    describe_dataset,
+    item_text_from_training,
+    load_events,
+    read_side_table,
+    read_table,
+)
 
 __all__ = [
     "DATASETS",
@@ -54,6 +61,7 @@ __all__ = [
     "dataset_layout",
     "describe_dataset",
     "download_dataset",
+    "item_text_from_training",
     "leave_one_out",
     "list_datasets",
     "load_amazon_scientific",

@@ -43,7 +43,7 @@ from .._validation import (
 )
 from ..data import Dataset
 from ..data._dataset import ITEM, TIMESTAMP, USER
-from ..text._encoder import check_texts
+from ..text._checks import check_texts
 from ._base import CandidateModel, register_model, top_k_indices, warn_too_few_steps
 
 if TYPE_CHECKING:
