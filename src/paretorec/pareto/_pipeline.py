@@ -80,9 +80,11 @@ def _evaluator(
     choice: ItemFeatureChoice,
     vectors: Any,
     console: Console,
-) -> tuple[PolicyEvaluator, dict[str, float] | None]:
+    ranker_epochs: int | None = None,
+) -> tuple[PolicyEvaluator, dict[str, float] | None, int | None]:
     """The evaluator of policies on ``target``, everything fitted on ``train`` alone; with a
-    ranker configured, also its task metrics on ``target``."""
+    ranker configured, also its task metrics on ``target`` and the epoch count it trained
+    (``ranker_epochs`` reuses one chosen before instead of early-stopping again)."""
     model = create_model(config.candidates.model, **config.candidates.params).fit(train)
     if choice.vectors == "model":  # the candidate model's own embeddings, fitted on train
         vectors = item_vectors(dataset, choice, model)
@@ -90,6 +92,7 @@ def _evaluator(
     users = np.flatnonzero((np.diff(relevant_all.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
     candidates = CandidateSet.from_model(model, users, config.candidates.n_candidates)
     ranker_metrics = None
+    epochs_trained = None
     if config.ranker is not None:
         from ..multitask import evaluate_ranker, fit_ranker
 
@@ -97,7 +100,10 @@ def _evaluator(
         # Item columns reach the ranker through its inferred features; text vectors are
         # passed as its frozen item vectors (the same choice the diversity objective uses).
         ranker_vectors = vectors if choice.vectors == "text" else None
-        ranker = fit_ranker(config.ranker, dataset, train, item_vectors=ranker_vectors)
+        ranker = fit_ranker(
+            config.ranker, dataset, train, item_vectors=ranker_vectors, epochs=ranker_epochs
+        )
+        epochs_trained = int(ranker.get_params()["epochs"]) if config.ranker.refit else None
         predicted = ranker.predict_pairs(candidates.users, candidates.items)
         candidates = CandidateSet(
             users=candidates.users,
@@ -107,9 +113,11 @@ def _evaluator(
         )
         ranker_metrics = evaluate_ranker(ranker, config.ranker, dataset, target)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in ranker_metrics.items())
+        reused = f", {ranker_epochs} epochs chosen on validation" if ranker_epochs else ""
         console.print(
             f"  ranker {ranker.architecture} ({ranker.strategy}) fitted in "
-            f"{time.perf_counter() - started:.1f}s; on this split's held-out part: {shown}"
+            f"{time.perf_counter() - started:.1f}s{reused}; on this split's held-out part: "
+            f"{shown}"
         )
     context = ItemContext.from_training(model.seen, vectors)
     groups_of_items = item_groups(dataset, choice)
@@ -124,7 +132,7 @@ def _evaluator(
         k=config.objectives.k,
         user_groups=groups or None,
     )
-    return evaluator, ranker_metrics
+    return evaluator, ranker_metrics, epochs_trained
 
 
 def check_pareto_config(config: ParetoConfig, dataset: Dataset) -> ItemFeatureChoice:
@@ -215,11 +223,12 @@ def run_pareto(
         f"{config.candidates.model} top-{config.candidates.n_candidates}; ILD from "
         f"{choice.describe()}"
     )
-    validation, valid_ranker = _evaluator(
+    validation, valid_ranker, ranker_epochs = _evaluator(
         dataset, inner.train, inner.valid, config, choice, vectors, console
     )
-    test, test_ranker = _evaluator(
-        dataset, split.train, split.test, config, choice, vectors, console
+    # The test check's ranker trains once, for the epoch count validation chose.
+    test, test_ranker, _ = _evaluator(
+        dataset, split.train, split.test, config, choice, vectors, console, ranker_epochs
     )
     sources = config.ranker.source_names() if config.ranker is not None else ()
 
