@@ -179,11 +179,15 @@ def _without_ild(config: ParetoConfig, console: Console) -> ParetoConfig:
         kept = tuple(r for r in space.rerankers if r not in ("mmr", "dpp")) or ("none",)
         return space.model_copy(update={"rerankers": kept})
 
+    compare = {name: plain(space) for name, space in config.search.compare.items()}
+    # a compared space left with nothing to search (only MMR / DPP before) is dropped
+    compare = {
+        name: space
+        for name, space in compare.items()
+        if space.rerankers != ("none",) or space.boosts or space.depth
+    }
     search = config.search.model_copy(
-        update={
-            "space": plain(config.search.space),
-            "compare": {k: plain(v) for k, v in config.search.compare.items()},
-        }
+        update={"space": plain(config.search.space), "compare": compare}
     )
     objectives = config.objectives.model_copy(update={"names": names})
     return config.model_copy(update={"objectives": objectives, "search": search})
