@@ -72,6 +72,38 @@ def run_demo(
     output_dir: str | Path = "runs/demo",
     quick: bool = False,
     console: Console | None = None,
+    threads: int | None = 1,
+) -> list[dict[str, Any]]:
+    """The whole pipeline on MovieLens-100k (see ``paretorec demo``).
+
+    ``threads``: torch intra-op threads while the demo runs (restored after), or None to
+    keep torch's setting. One, because the demo's tensors are small: on cores shared with
+    other work, a second thread's synchronisation stalled the ranker's epochs tenfold.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run_demo(
+            data_dir=data_dir,
+            download=download,
+            output_dir=output_dir,
+            quick=quick,
+            console=console,
+        )
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_demo(
+    *,
+    data_dir: str | Path | None,
+    download: bool,
+    output_dir: str | Path,
+    quick: bool,
+    console: Console | None,
 ) -> list[dict[str, Any]]:
     console = console or Console(width=max(140, Console().width))
     console.rule("[bold]paretorec demo: MovieLens-100k")
