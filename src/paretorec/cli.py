@@ -228,6 +228,15 @@ def evaluate(
     seed: Annotated[int | None, typer.Option(help="Split seed (default: the config's).")] = None,
     data_dir: DataDir = None,
     download: Download = False,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Tune the model's main hyper-parameter on validation (carved from training) "
+            "with Optuna first, and print the chosen value.",
+        ),
+    ] = False,
+    tune_trials: Annotated[int, typer.Option(help="Trials of --tune.")] = 12,
 ) -> None:
     """Fit one candidate model on the data's split (per-user stratified by default) and
     print every metric."""
@@ -244,9 +253,28 @@ def evaluate(
         update["seed"] = seed
     if update:
         settings = settings.model_copy(update=update)
-    candidate = create_model(model, **_progress_params(model))  # parameters checked first
+    tune_trials = check_positive_int(tune_trials, "tune_trials")
+    params = _progress_params(model)
+    candidate = create_model(model, **params)  # parameters checked first
     dataset = settings.load()
-    split, _ = settings.splits(dataset)
+    split, inner = settings.splits(dataset)
+    if tune:
+        from .evaluation import tune_main_parameter
+
+        if inner.valid is None:  # every split of DataConfig carves a validation part
+            raise ParetorecError("the split has no validation part to tune on")
+        console.print(
+            f"tuning {model} on validation ({inner.valid.n_interactions:,} interactions, "
+            f"{tune_trials} trials) ...",
+            markup=False,
+        )
+        quiet = {name: False for name in params}  # one progress bar per trial is noise
+        tuned = tune_main_parameter(
+            model, inner.train, inner.valid, k=k, n_trials=tune_trials, params=quiet
+        )
+        console.print(f"tuned {tuned.describe(model, f'ndcg@{k}')}", markup=False)
+        if tuned.parameter is not None:
+            candidate = create_model(model, **params, **{tuned.parameter: tuned.value})
     console.print(
         f"{settings.describe()}: train {split.train.n_interactions:,} / test "
         f"{split.test.n_interactions:,}; fitting {model} ...",

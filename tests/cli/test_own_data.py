@@ -136,3 +136,22 @@ def test_ml1m_generic_example_runs_pareto(
     assert front["features"]["item_vectors"] == "item column 'genres'"
     assert front["summary"]["front_size"] >= 1
     assert max(point["test"]["ndcg"] for point in front["front"]) > 0.3
+
+
+@pytest.mark.parametrize(
+    ("model", "parameter"), [("ease", "regularization"), ("itemknn", "neighbors")]
+)
+def test_evaluate_tune_prints_the_chosen_value(shop: Path, model: str, parameter: str) -> None:
+    config = shop / "data.toml"
+    config.write_text(DATA_SECTION.format(folder=shop))
+    result = runner.invoke(
+        app, ["evaluate", "--data", str(config), "--model", model, "--tune", "--tune-trials", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"tuned {model}: {parameter} = " in text and "best of 4 trials" in text
+    assert "ndcg@10" in text
+    plain = runner.invoke(
+        app, ["evaluate", "--data", str(config), "--model", "popularity", "--tune"]
+    )
+    assert plain.exit_code == 0 and "popularity: nothing to tune" in plain.output

@@ -250,3 +250,25 @@ def test_temporal_needs_timestamps() -> None:
         temporal_split(ds)
     with pytest.raises(ParetorecError, match=r"by='timestamp' needs timestamps"):
         leave_one_out(ds)
+
+
+def test_leave_one_out_warns_about_tied_last_timestamps() -> None:
+    import pandas as pd
+
+    from paretorec.data import TiedTimestampsWarning
+
+    frame = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3],
+            "item_id": [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4],
+            # user 1: test and validation tie; user 2: validation ties with train; 3: clean
+            "timestamp": [1, 2, 3, 3, 1, 2, 2, 3, 1, 2, 3, 4],
+        }
+    )
+    ds = Dataset.from_frames("ties", frame, timestamp_col="timestamp")
+    with pytest.warns(TiedTimestampsWarning, match=r"^leave_one_out: 1 user\(s\) .*row order"):
+        leave_one_out(ds)  # user 2's validation event ties with a training event
+    with pytest.warns(TiedTimestampsWarning, match=r"1 user\(s\)"):
+        leave_one_out(ds, validation=False)  # user 1's test event ties with a kept one
+    leave_one_out(ds, by="order")  # row order: no ties to report
+    leave_one_out(ds, warn_ties=False)

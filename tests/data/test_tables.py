@@ -287,3 +287,28 @@ def test_rating_scale_opt_out(tmp_path: Path) -> None:
         .n_interactions
         == 10
     )
+
+
+def test_item_text_from_training_reviews_only() -> None:
+    from paretorec.data import item_text_from_training, stratified_split
+
+    events = EVENTS.assign(
+        review=[f"review {u}{i}" for u, i in zip(EVENTS["uid"], EVENTS["sku"], strict=True)]
+    )
+    data = Dataset.from_frames("r", events, user_col="uid", item_col="sku")
+    split = stratified_split(data, ratio=0.6, seed=0)
+    texts = item_text_from_training(split.train, events, text="review", user="uid", item="sku")
+    assert len(texts) == data.n_items
+    train_pairs = {
+        (data.user_ids[u], data.item_ids[i])
+        for u, i in split.train.interactions[["user", "item"]].to_numpy()
+    }
+    test_pairs = {
+        (data.user_ids[u], data.item_ids[i])
+        for u, i in split.test.interactions[["user", "item"]].to_numpy()
+    }
+    joined = " | ".join(texts)
+    assert all(f"review {u}{i}" in joined for u, i in train_pairs)
+    assert not any(f"review {u}{i}" in joined for u, i in test_pairs)  # no leakage
+    with pytest.raises(ParetorecError, match=r"events has no column 'text'"):
+        item_text_from_training(split.train, events, text="text", user="uid", item="sku")

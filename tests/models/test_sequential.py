@@ -14,6 +14,9 @@ from paretorec.models import CandidateModel, SequentialTransformer
 from paretorec.models._sequential import user_sequences
 from tests._float32 import assert_close_f32
 
+# Deliberately tiny models (seconds, not minutes): the convergence warning is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")
+
 FAST = {"hidden": 16, "n_layers": 1, "epochs": 15, "batch_size": 16, "learning_rate": 0.02}
 
 

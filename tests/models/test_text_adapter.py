@@ -23,6 +23,9 @@ from tests._float32 import assert_close_f32
 
 from .test_sequential import cold_codes, topic_dataset
 
+# Deliberately tiny models (seconds, not minutes): the convergence warning is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")
+
 FAST: dict[str, Any] = {
     "hidden": 16,
     "n_layers": 1,

@@ -612,3 +612,16 @@ def test_fit_ranker_refuses_other_settings() -> None:
     dataset = make_funnel_dataset()
     with pytest.raises(ParetorecError, match="settings must be a RankerSection, got TrainConfig"):
         fit_ranker(TrainConfig(), dataset, dataset)  # type: ignore[arg-type]
+
+
+def test_fit_ranker_reuses_an_epoch_count_chosen_before() -> None:
+    from paretorec.multitask import RankerSection, fit_ranker
+
+    dataset = make_funnel_dataset(n_users=40, per_user=10)
+    settings = RankerSection.model_validate(
+        {"model": {"embedding_dim": 8, "tower_units": [8]},
+         "trainer": {"epochs": 30, "batch_size": 128, "progress": False}}
+    )  # fmt: skip
+    ranker = fit_ranker(settings, dataset, dataset, epochs=2)
+    assert ranker.get_params()["epochs"] == 2 and ranker.get_params()["patience"] is None
+    assert len(ranker.history.epochs) == 2  # one fit, no early-stopping run of its own

@@ -85,7 +85,12 @@ def _quick(tmp_path: Path, model: str, params: dict[str, Any]) -> ParetoConfig:
         {
             "output_dir": str(tmp_path),
             "candidates": {"model": model, "params": params, "n_candidates": 20},
-            "search": {"n_trials": 4, "population_size": 2, "storage": None},
+            "search": {
+                "n_trials": 4,
+                "population_size": 2,
+                "storage": None,
+                "compare": {"mmr_only": {"rerankers": ["mmr"], "boosts": []}},
+            },
         }
     )
 
@@ -99,11 +104,11 @@ def test_data_without_features_still_runs(tmp_path: Path) -> None:
         console=console,
         progress=False,
     )
-    assert "ild" not in run.objectives
+    assert "ild" not in run.objectives and set(run.holdout) == {"full"}  # mmr_only dropped
     assert "diversity unavailable" in console.export_text()
     assert run.features["item_vectors"] == "none (ILD unavailable)"
     bpr = run_pareto(
-        _quick(tmp_path, "bpr", {"factors": 8, "epochs": 5}),
+        _quick(tmp_path, "bpr", {"factors": 8, "steps": 600}),
         dataset=bare,
         console=Console(record=True),
         progress=False,

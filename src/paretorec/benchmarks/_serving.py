@@ -162,10 +162,20 @@ def build_bundle(
     console.print(
         f"bundle: fitting EASE + ranker on {dataset.name} ({dataset.n_interactions:,} pairs)"
     )
-    validation, _ = _evaluator(dataset, inner.train, inner.valid, config, choice, vectors, console)
+    validation, _, ranker_epochs = _evaluator(
+        dataset, inner.train, inner.valid, config, choice, vectors, console
+    )
     fitted: dict[str, Any] = {}
-    test, _ = _evaluator(
-        dataset, split.train, split.test, config, choice, vectors, console, keep=fitted
+    test, _, _ = _evaluator(
+        dataset,
+        split.train,
+        split.test,
+        config,
+        choice,
+        vectors,
+        console,
+        keep=fitted,
+        ranker_epochs=ranker_epochs,
     )
     grid = _policy_grid()
     objectives = list(validation.objectives)

@@ -29,6 +29,7 @@ from ._simulator import (
 )
 from ._splits import (
     Split,
+    TiedTimestampsWarning,
     carve_validation,
     cold_item_split,
     leave_one_out,
@@ -37,7 +38,14 @@ from ._splits import (
     stratified_split,
     temporal_split,
 )
-from ._tables import SideTable, describe_dataset, load_events, read_side_table, read_table
+from ._tables import (
+    SideTable,
+    describe_dataset,
+    item_text_from_training,
+    load_events,
+    read_side_table,
+    read_table,
+)
 
 __all__ = [
     "DATASETS",
@@ -55,11 +63,13 @@ __all__ = [
     "SideTableConfig",
     "SimulatedFunnel",
     "Split",
+    "TiedTimestampsWarning",
     "carve_validation",
     "cold_item_split",
     "dataset_layout",
     "describe_dataset",
     "download_dataset",
+    "item_text_from_training",
     "leave_one_out",
     "list_datasets",
     "load_amazon_scientific",

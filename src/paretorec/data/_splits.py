@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import ParetorecError, check_choice, check_fraction
+from .._validation import ParetorecError, ParetorecWarning, check_choice, check_fraction
 from ._dataset import ITEM, TIMESTAMP, USER, Dataset
 
 
@@ -113,13 +113,23 @@ def temporal_split(dataset: Dataset, ratio: float = 0.8) -> Split:
 
 
 def leave_one_out(
-    dataset: Dataset, by: str = "timestamp", *, validation: bool = True, min_events: int = 3
+    dataset: Dataset,
+    by: str = "timestamp",
+    *,
+    validation: bool = True,
+    min_events: int = 3,
+    warn_ties: bool = True,
 ) -> Split:
     """Each user's last interaction is the test item (and the one before, validation).
 
     ``by="timestamp"`` orders events by time (ties by row order); ``by="order"`` uses the
     row order as given. Users with fewer than ``min_events`` events stay entirely in
     train (documented policy: they cannot be held out without emptying their history).
+
+    Tie rule: when a user's last events share one timestamp, the one listed last in the
+    file is the held-out item, which is arbitrary (the test item is then not "the next"
+    event). With ``warn_ties`` (default) a :class:`TiedTimestampsWarning` gives the count of
+    users whose held-out event ties with a kept one.
     """
     check_choice(by, "by", ("timestamp", "order"))
     needed = 3 if validation else 2
@@ -142,6 +152,8 @@ def leave_one_out(
     ends = np.cumsum(counts)[sorted_users] - 1
     from_end[order] = ends - np.arange(len(users))  # 0 = last event of the user
     eligible = counts[users] >= min_events
+    if by == "timestamp" and warn_ties:
+        _warn_tied_ends(users, keys, from_end, eligible, 2 if validation else 1)
     test_mask = eligible & (from_end == 0)
     valid_mask = eligible & (from_end == 1) if validation else np.zeros(len(users), dtype=bool)
     train_mask = ~(test_mask | valid_mask)
@@ -150,6 +162,35 @@ def leave_one_out(
         test=_take(dataset, test_mask),
         valid=_take(dataset, valid_mask) if validation else None,
     )
+
+
+class TiedTimestampsWarning(ParetorecWarning):
+    """Leave-one-out held out an event whose timestamp ties with a kept one."""
+
+
+def _warn_tied_ends(
+    users: np.ndarray, keys: np.ndarray, from_end: np.ndarray, eligible: np.ndarray, held: int
+) -> None:
+    """Warn with the number of users whose held-out events tie in time with a kept event."""
+    n_users = int(users.max()) + 1 if len(users) else 0
+    boundary = np.full(n_users, np.nan)  # time of the earliest held-out event per user
+    kept_last = np.full(n_users, np.nan)  # time of the latest kept event per user
+    held_rows = eligible & (from_end == held - 1)
+    kept_rows = eligible & (from_end == held)
+    boundary[users[held_rows]] = keys[held_rows]
+    kept_last[users[kept_rows]] = keys[kept_rows]
+    tied = int(np.sum(boundary == kept_last))
+    if tied:
+        import warnings
+
+        warnings.warn(
+            f"leave_one_out: {tied} user(s) have their held-out event at the same timestamp as "
+            "a training event; the tie is broken by row order (the row listed last is held "
+            "out), so their test item is not reliably the next one. Break ties in the data, "
+            "use by='order' if the file order is the true order, or pass warn_ties=False",
+            TiedTimestampsWarning,
+            stacklevel=3,
+        )
 
 
 def cold_item_split(

@@ -361,3 +361,50 @@ def describe_dataset(dataset: Dataset) -> dict[str, Any]:
     duplicates = frame.duplicated([USER, ITEM]).sum()
     info["repeat_events"] = int(duplicates)
     return info
+
+
+def item_text_from_training(
+    train: Dataset,
+    events: pd.DataFrame,
+    *,
+    text: str,
+    user: str,
+    item: str,
+    max_texts: int = 5,
+    separator: str = " | ",
+) -> list[str]:
+    """Item text built from per-interaction text (reviews) of the training pairs only.
+
+    Text written with an interaction (a review) is known only once the interaction happened:
+    joining every review of an item into its text leaks the held-out interactions (a test
+    item's text then quotes the test user). This builds each item's text from the
+    ``text`` column of the ``events`` rows whose (``user``, ``item``) raw ids form a pair of
+    ``train``, at most ``max_texts`` per item (the first in the table), in item-code order;
+    items without a training review get ``""``.
+    """
+    for column in (text, user, item):
+        if column not in events.columns:
+            raise ParetorecError(
+                f"events has no column {column!r}; columns present: {list(events.columns)}"
+            )
+    pairs = train.interactions
+    known = pd.DataFrame(
+        {
+            "_user": train.user_ids[pairs[USER].to_numpy()],
+            "_item": train.item_ids[pairs[ITEM].to_numpy()],
+        }
+    ).drop_duplicates()
+    rows = events[[user, item, text]].rename(columns={user: "_user", item: "_item", text: "_text"})
+    for column in ("_user", "_item"):
+        reference = known[column]
+        if pd.api.types.is_numeric_dtype(reference) != pd.api.types.is_numeric_dtype(rows[column]):
+            known[column] = reference.astype(str)
+            rows[column] = rows[column].astype(str)
+    kept = rows.merge(known, on=["_user", "_item"], how="inner")
+    kept = kept[kept["_text"].map(lambda v: not _missing(v) and str(v).strip() != "")]
+    joined = (
+        kept.groupby("_item", sort=False)["_text"]
+        .apply(lambda s: separator.join(str(v).strip() for v in s.iloc[:max_texts]))
+        .to_dict()
+    )
+    return [joined.get(raw, "") for raw in train.item_ids]

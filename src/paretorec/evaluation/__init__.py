@@ -26,10 +26,13 @@ from ._metrics import (
     recall_at_k,
     rmse,
 )
+from ._tuning import MAIN_PARAMETERS, TuningResult, tune_main_parameter
 
 __all__ = [
+    "MAIN_PARAMETERS",
     "GroupGap",
     "RankingResult",
+    "TuningResult",
     "auc",
     "average_popularity",
     "catalogue_coverage",
@@ -53,4 +56,5 @@ __all__ = [
     "precision_at_k",
     "recall_at_k",
     "rmse",
+    "tune_main_parameter",
 ]

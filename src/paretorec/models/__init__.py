@@ -2,6 +2,7 @@
 
 from ._base import (
     CandidateModel,
+    ConvergenceWarning,
     create_model,
     get_model_class,
     list_models,
@@ -18,6 +19,7 @@ from ._simple import PopularityModel, RandomModel
 __all__ = [
     "BPRModel",
     "CandidateModel",
+    "ConvergenceWarning",
     "EASEModel",
     "ItemKNNModel",
     "PopularityModel",

@@ -13,10 +13,27 @@ import torch
 
 from .._artifacts import read_artifact, write_artifact
 from .._threads import thread_limit
-from .._validation import ParetorecError, check_index_array, check_positive_int
+from .._validation import ParetorecError, ParetorecWarning, check_index_array, check_positive_int
 from ..data import Dataset
 
 DEFAULT_BATCH_SIZE = 1024
+
+
+class ConvergenceWarning(ParetorecWarning):
+    """A model is fitted with settings that cannot converge (too few optimisation steps)."""
+
+
+def warn_too_few_steps(model: str, steps: int, minimum: int, fix: str) -> None:
+    """Warn (:class:`ConvergenceWarning`) when a fit takes fewer than ``minimum`` steps."""
+    if steps < minimum:
+        import warnings
+
+        warnings.warn(
+            f"{model} is fitted with {steps} optimisation step(s), fewer than the {minimum} it "
+            f"needs to converge; {fix}",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
 
 class CandidateModel(ABC):

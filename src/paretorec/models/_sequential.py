@@ -44,8 +44,8 @@ from .._validation import (
 )
 from ..data import Dataset
 from ..data._dataset import ITEM, TIMESTAMP, USER
-from ..text._encoder import check_texts
-from ._base import CandidateModel, register_model, top_k_indices
+from ..text._checks import check_texts
+from ._base import CandidateModel, register_model, top_k_indices, warn_too_few_steps
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -69,6 +69,19 @@ _ATTENTION_PROJECTIONS = (
 _LAYER_STACKS = ("layer", "layers", "h", "block", "blocks")
 # Texts per no-grad forward pass when the item table is refreshed.
 _REFRESH_BATCH = 64
+#: Fewer optimisation (Adam) steps than this cannot converge (a ConvergenceWarning).
+MIN_STEPS = 50
+
+
+def _carve_last_events(train: Dataset) -> tuple[Dataset, Dataset | None]:
+    """Each user's last training event (users with >= 3) as the early-stopping part."""
+    from ..data import leave_one_out
+
+    by = "timestamp" if train.has_timestamps else "order"
+    carved = leave_one_out(train, by=by, validation=False, min_events=3, warn_ties=False)
+    if carved.test.n_interactions == 0:
+        return train, None
+    return carved.train, carved.test
 
 
 def user_sequences(dataset: Dataset) -> list[np.ndarray]:
@@ -439,7 +452,12 @@ class SequentialTransformer(CandidateModel):
     every next item, with a full-catalogue softmax (``loss="full"``) or a sampled softmax
     over ``n_negatives`` uniform negatives (``loss="sampled"``). With ``valid`` given to
     :meth:`fit`, training stops when validation nDCG@10 has not improved for ``patience``
-    epochs and the best epoch's weights are restored.
+    epochs and the best epoch's weights are restored. Without ``valid``, ``auto_validation``
+    (default) carves each user's last training event (users with at least 3) as the
+    early-stopping part, trains on the rest, and then scores from the whole training
+    sequences; ``epochs`` is only the ceiling (``epochs_run`` / ``best_epoch`` report what
+    happened). A fit with fewer than ``MIN_STEPS`` optimisation steps warns
+    (:class:`~paretorec.models.ConvergenceWarning`).
 
     Scoring uses each user's history: the training sequence by default, or the one set by
     :meth:`set_history` (e.g. train + validation before scoring test targets).
@@ -489,8 +507,12 @@ class SequentialTransformer(CandidateModel):
         seed: int = 0,
         device: str = "cpu",
         show_progress: bool = False,
+        auto_validation: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(auto_validation, bool):
+            raise ParetorecError(f"auto_validation must be a bool, got {show(auto_validation)}")
+        self.auto_validation = auto_validation
         self.item_mode = check_choice(item_mode, "item_mode", ITEM_MODES)
         self.hidden = check_positive_int(hidden, "hidden")
         self.n_layers = check_positive_int(n_layers, "n_layers")
@@ -611,6 +633,7 @@ class SequentialTransformer(CandidateModel):
             "seed": self.seed,
             "device": self.device,
             "show_progress": self.show_progress,
+            "auto_validation": self.auto_validation,
         }
 
     # ------------------------------------------------------------------ fitting
@@ -649,6 +672,9 @@ class SequentialTransformer(CandidateModel):
                     f"item_vectors cannot be used with text_adapter={self.text_adapter!r}: the "
                     "adapted language model makes the vectors from item_texts"
                 )
+        full = train
+        if valid is None and self.auto_validation and isinstance(train, Dataset):
+            train, valid = _carve_last_events(train)
         self._pending_valid = valid
         self._pending_vectors = item_vectors
         self._pending_texts = texts
@@ -658,7 +684,20 @@ class SequentialTransformer(CandidateModel):
             self._pending_valid = None
             self._pending_vectors = None
             self._pending_texts = None
+        if train is not full:  # the carved last events join the histories scored from
+            self.set_history(full)
         return self
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs the last fit ran (early stopping may end before ``epochs``)."""
+        return len(self.history_)
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights were kept (best validation nDCG@10), or None."""
+        scores = [h["valid_ndcg@10"] for h in self.history_ if "valid_ndcg@10" in h]
+        return int(np.argmax(scores)) + 1 if scores else None
 
     def _item_vectors(self, train: Dataset) -> np.ndarray | None:
         if self.item_mode == "id":
@@ -754,6 +793,13 @@ class SequentialTransformer(CandidateModel):
         if len(inputs) == 0:
             raise ParetorecError("train has no user with at least two interactions to learn from")
         lengths = (inputs > 0).sum(axis=1)
+        warn_too_few_steps(
+            "sequential",
+            self.epochs * math.ceil(len(inputs) / self.batch_size),
+            MIN_STEPS,
+            f"{self.epochs} epoch(s) over {len(inputs)} training window(s) in batches of "
+            f"{self.batch_size}: raise epochs or lower batch_size",
+        )
         valid_users, valid_targets = self._valid_targets(self._pending_valid)
         if tower is None:
             optimizer = torch.optim.AdamW(

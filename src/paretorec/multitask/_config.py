@@ -329,6 +329,7 @@ def fit_ranker(
     train: Dataset,
     *,
     item_vectors: np.ndarray | None = None,
+    epochs: int | None = None,
 ) -> MultiTaskRanker:
     """Fit the ranker ``settings`` describe on the interactions of ``train`` alone.
 
@@ -339,10 +340,18 @@ def fit_ranker(
     whole of ``train`` for the epoch count early stopping chose (:func:`fit_with_refit`).
     ``item_vectors``: frozen item vectors (e.g. language-model vectors of the item text) the
     ranker reads.
+
+    ``epochs`` (with ``settings.refit``): an epoch count already chosen by early stopping on
+    another part (the Pareto run's validation fit); the ranker is then trained once on the
+    whole of ``train`` for that many epochs, with no early-stopping run of its own.
     """
     if not isinstance(settings, RankerSection):
         raise ParetorecError(f"settings must be a RankerSection, got {type(settings).__name__}")
     rows = settings.rows
+    if epochs is not None and settings.refit:
+        params = {**settings.ranker(dataset).get_params(), "epochs": epochs, "patience": None}
+        every_row = _funnel(rows, train, training=True, exclude=None, seed=rows.seed)
+        return MultiTaskRanker(**params).fit(every_row, dataset=dataset, item_vectors=item_vectors)
     inner = stratified_split(train, ratio=settings.validation_ratio, seed=settings.validation_seed)
     fit_rows = _funnel(rows, inner.train, training=True, exclude=None, seed=rows.seed)
     valid_rows = _funnel(rows, inner.test, training=False, exclude=train, seed=rows.seed + 1)

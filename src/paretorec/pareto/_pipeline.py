@@ -86,10 +86,13 @@ def _evaluator(
     vectors: Any,
     console: Console,
     keep: dict[str, Any] | None = None,
-) -> tuple[PolicyEvaluator, dict[str, float] | None]:
+    ranker_epochs: int | None = None,
+) -> tuple[PolicyEvaluator, dict[str, float] | None, int | None]:
     """The evaluator of policies on ``target``, everything fitted on ``train`` alone; with a
-    ranker configured, also its task metrics on ``target``. ``keep`` receives the fitted
-    ``model``, the ``ranker`` (None without one) and the item ``context``."""
+    ranker configured, also its task metrics on ``target`` and the epoch count it trained
+    (``ranker_epochs`` reuses one chosen before instead of early-stopping again). ``keep``
+    receives the fitted ``model``, the ``ranker`` (None without one) and the item
+    ``context``."""
     model = create_model(config.candidates.model, **config.candidates.params).fit(train)
     if choice.vectors == "model":  # the candidate model's own embeddings, fitted on train
         vectors = item_vectors(dataset, choice, model)
@@ -98,6 +101,7 @@ def _evaluator(
     users = np.flatnonzero((np.diff(relevant_all.indptr) > 0) & (np.diff(model.seen.indptr) > 0))
     candidates = CandidateSet.from_model(model, users, config.candidates.n_candidates)
     ranker_metrics = None
+    epochs_trained = None
     if config.ranker is not None:
         from ..multitask import evaluate_ranker, fit_ranker
 
@@ -105,7 +109,10 @@ def _evaluator(
         # Item columns reach the ranker through its inferred features; text vectors are
         # passed as its frozen item vectors (the same choice the diversity objective uses).
         ranker_vectors = vectors if choice.vectors == "text" else None
-        ranker = fit_ranker(config.ranker, dataset, train, item_vectors=ranker_vectors)
+        ranker = fit_ranker(
+            config.ranker, dataset, train, item_vectors=ranker_vectors, epochs=ranker_epochs
+        )
+        epochs_trained = int(ranker.get_params()["epochs"]) if config.ranker.refit else None
         predicted = ranker.predict_pairs(candidates.users, candidates.items)
         candidates = CandidateSet(
             users=candidates.users,
@@ -115,9 +122,11 @@ def _evaluator(
         )
         ranker_metrics = evaluate_ranker(ranker, config.ranker, dataset, target)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in ranker_metrics.items())
+        reused = f", {ranker_epochs} epochs chosen on validation" if ranker_epochs else ""
         console.print(
             f"  ranker {ranker.architecture} ({ranker.strategy}) fitted in "
-            f"{time.perf_counter() - started:.1f}s; on this split's held-out part: {shown}"
+            f"{time.perf_counter() - started:.1f}s{reused}; on this split's held-out part: "
+            f"{shown}"
         )
     context = ItemContext.from_training(model.seen, vectors)
     groups_of_items = item_groups(dataset, choice)
@@ -134,7 +143,7 @@ def _evaluator(
         k=config.objectives.k,
         user_groups=groups or None,
     )
-    return evaluator, ranker_metrics
+    return evaluator, ranker_metrics, epochs_trained
 
 
 def check_pareto_config(config: ParetoConfig, dataset: Dataset) -> ItemFeatureChoice:
@@ -181,11 +190,15 @@ def _without_ild(config: ParetoConfig, console: Console) -> ParetoConfig:
         kept = tuple(r for r in space.rerankers if r not in ("mmr", "dpp")) or ("none",)
         return space.model_copy(update={"rerankers": kept})
 
+    compare = {name: plain(space) for name, space in config.search.compare.items()}
+    # a compared space left with nothing to search (only MMR / DPP before) is dropped
+    compare = {
+        name: space
+        for name, space in compare.items()
+        if space.rerankers != ("none",) or space.boosts or space.depth
+    }
     search = config.search.model_copy(
-        update={
-            "space": plain(config.search.space),
-            "compare": {k: plain(v) for k, v in config.search.compare.items()},
-        }
+        update={"space": plain(config.search.space), "compare": compare}
     )
     objectives = config.objectives.model_copy(update={"names": names})
     return config.model_copy(update={"objectives": objectives, "search": search})
@@ -216,7 +229,9 @@ def validation_evaluator(
     if inner.valid is None:  # every split of DataConfig carves a validation part
         raise RuntimeError("DataConfig.splits returned no validation part")
     vectors = item_vectors(dataset, choice) if choice.vectors != "model" else None
-    evaluator, _ = _evaluator(dataset, inner.train, inner.valid, config, choice, vectors, console)
+    evaluator, _, _ = _evaluator(
+        dataset, inner.train, inner.valid, config, choice, vectors, console
+    )
     return evaluator
 
 
@@ -254,12 +269,21 @@ def run_pareto(
         f"{config.candidates.model} top-{config.candidates.n_candidates}; ILD from "
         f"{choice.describe()}"
     )
-    validation, valid_ranker = _evaluator(
+    validation, valid_ranker, ranker_epochs = _evaluator(
         dataset, inner.train, inner.valid, config, choice, vectors, console
     )
     fitted: dict[str, Any] = {"dataset": dataset}
-    test, test_ranker = _evaluator(
-        dataset, split.train, split.test, config, choice, vectors, console, keep=fitted
+    # The test check's ranker trains once, for the epoch count validation chose.
+    test, test_ranker, _ = _evaluator(
+        dataset,
+        split.train,
+        split.test,
+        config,
+        choice,
+        vectors,
+        console,
+        keep=fitted,
+        ranker_epochs=ranker_epochs,
     )
     save_fitted(fitted, out / "models")
     sources = config.ranker.source_names() if config.ranker is not None else ()

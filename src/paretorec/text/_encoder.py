@@ -45,12 +45,19 @@ from .._validation import (
     show,
 )
 from ._cache import EmbeddingCache, cache_root, default_embedding_cache_dir, text_digest
+from ._checks import check_texts
+from ._templates import (
+    EmptyTextPolicy,
+    FieldTemplates,
+    Template,
+    item_fields,
+    item_texts,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..data import Dataset
-    from ._templates import EmptyTextPolicy, FieldTemplates, Template
 
 Backend = Literal["torch", "onnx"]
 Quantize = Literal["int8"]
@@ -475,8 +482,6 @@ def encode_items(
     concatenates the vectors in field order: ``(n_items, n_fields * dim)``, each block a
     unit vector, or zero where that field is empty.
     """
-    from ._templates import item_fields, item_texts
-
     if fields is False:
         texts = item_texts(dataset, template, empty_text=empty_text)
         return (encoder or TextEncoder()).encode(texts)
@@ -761,27 +766,6 @@ def _quantization_config(target: str, model_file: Path) -> Any:
 
 
 # --------------------------------------------------------------------------- helpers
-def check_texts(texts: Any, name: str = "texts") -> list[str]:
-    """``texts`` as a list of strings; errors name the argument ``name`` and the value."""
-    if isinstance(texts, str):
-        raise ParetorecError(
-            f"{name} must be a sequence of strings, got a single str; wrap it in a list"
-        )
-    try:
-        values = list(texts)
-    except TypeError:
-        raise ParetorecError(
-            f"{name} must be a sequence of strings, got {type(texts).__name__}"
-        ) from None
-    for position, text in enumerate(values):
-        if not isinstance(text, str):
-            raise ParetorecError(
-                f"{name} must hold only strings; {name}[{position}] is {show(text)} "
-                f"({type(text).__name__})"
-            )
-    return values
-
-
 @contextlib.contextmanager
 def _translate_load_errors(model: str) -> Iterator[None]:
     """Model loading failures as a ParetorecError naming the model."""

@@ -49,7 +49,7 @@ import pandas as pd
 
 from .._validation import ParetorecError, check_choice, show
 from ..data import Dataset
-from ._encoder import check_texts
+from ._checks import check_texts
 
 EmptyTextPolicy = Literal["zero", "error", "placeholder"]
 EMPTY_TEXT_POLICIES: tuple[str, ...] = ("zero", "error", "placeholder")
