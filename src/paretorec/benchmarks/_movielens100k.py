@@ -55,12 +55,13 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         for n in (50, 100, 150, 200, 300)
         for s in (10.0, 25.0, 50.0, 100.0)
     ],
+    # One axis at a time around BPRModel's defaults (40 epochs, lr 0.05, regularisation
+    # 0.01): each BPR fit costs seconds, a full cube would dominate the run.
     "bpr": [
-        {"epochs": e, "learning_rate": lr, "regularization": 0.01}
-        for e in (20, 40, 80)
-        for lr in (0.025, 0.05, 0.1)
-    ]
-    + [{"epochs": 40, "learning_rate": 0.05, "regularization": r} for r in (0.003, 0.03)],
+        *({"epochs": e, "learning_rate": 0.05, "regularization": 0.01} for e in (20, 40, 80)),
+        *({"epochs": 40, "learning_rate": lr, "regularization": 0.01} for lr in (0.025, 0.1)),
+        *({"epochs": 40, "learning_rate": 0.05, "regularization": r} for r in (0.003, 0.03)),
+    ],
 }
 QUICK_GRIDS: dict[str, list[dict[str, Any]]] = {
     "ease": [{"regularization": r} for r in (200.0, 400.0)],
