@@ -14,7 +14,9 @@ the model with the best mean validation nDCG@10.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -207,6 +209,14 @@ def _aggregate(per_seed: list[dict[str, Any]]) -> dict[str, float]:
     return {k: round(v, 6) for k, v in out.items()}
 
 
+def _own_session() -> None:
+    """Worker initializer: a session of its own, like the peer processes (under Linux's
+    autogroup scheduling the workers would otherwise share one process's CPU time)."""
+    if hasattr(os, "setsid"):
+        with contextlib.suppress(OSError):  # already a session leader
+            os.setsid()
+
+
 def _our_models(
     dataset_name: str,
     data_dir: str | Path | None,
@@ -305,7 +315,9 @@ def run(
             outcomes = [_our_models(*job) for job in tqdm(jobs, desc="split seeds")]
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
+            with ProcessPoolExecutor(
+                max_workers=n_workers, mp_context=context, initializer=_own_session
+            ) as pool:
                 outcomes = list(
                     tqdm(pool.map(_our_models, *zip(*jobs, strict=True)), total=len(jobs),
                          desc="split seeds")
