@@ -76,3 +76,32 @@ def test_amazon_scientific_quick_reports_every_mode(amazon_dir: Path, tmp_path: 
     assert summary["id_only_chosen"] in [dict(p) for p in amazon.QUICK_TUNING_GRID]
     assert len(result["protocol"]["tuning"]["id_trials"]) == len(amazon.QUICK_TUNING_GRID)
     assert (tmp_path / "results" / "amazon_scientific.json").is_file()
+
+
+def test_recbole_tunes_on_the_grid_then_runs_the_other_seeds_at_the_chosen_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paretorec.benchmarks import _peers
+
+    calls: list[dict] = []
+    valid = {(0.3, 128): 0.05, (0.3, 2048): 0.07, (0.5, 128): 0.04, (0.5, 2048): 0.06}
+
+    def fake_run(folder, **options):  # type: ignore[no-untyped-def]
+        calls.append(options)
+        score = valid[options["dropout"], options["batch_size"]]
+        return _peers.PeerRun(
+            result={"best_valid_metrics": {"ndcg@10": score}}, command=[], returncode=0, seconds=1
+        )
+
+    monkeypatch.setattr(_peers, "run_recbole_sasrec", fake_run)
+    trials, further = amazon.recbole_tuned_runs(
+        tmp_path, tmp_path, amazon.TUNING_GRID, [2020, 2021, 2022], {"epochs": 3}
+    )
+    assert [c["seed"] for c in calls] == [2020] * 4 + [2021, 2022]
+    assert all(c["epochs"] == 3 and c["threads"] == 1 for c in calls)
+    assert [(t["params"]["dropout"], t["params"]["batch_size"]) for t in trials] == list(valid)
+    assert [(r["seed"], r["params"]["dropout"], r["params"]["batch_size"]) for r in further] == [
+        (2021, 0.3, 2048),
+        (2022, 0.3, 2048),
+    ]
+    assert len({str(c["save_topk"]) for c in calls}) == 6  # one top-k file per fit

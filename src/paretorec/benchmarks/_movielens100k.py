@@ -14,9 +14,12 @@ the model with the best mean validation nDCG@10.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +58,13 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         for n in (50, 100, 150, 200, 300)
         for s in (10.0, 25.0, 50.0, 100.0)
     ],
+    # One axis at a time around BPRModel's defaults (40 epochs, lr 0.05, regularisation
+    # 0.01): each BPR fit costs seconds, a full cube would dominate the run.
     "bpr": [
-        {"epochs": e, "learning_rate": lr, "regularization": 0.01}
-        for e in (20, 40, 80)
-        for lr in (0.025, 0.05, 0.1)
-    ]
-    + [{"epochs": 40, "learning_rate": 0.05, "regularization": r} for r in (0.003, 0.03)],
+        *({"epochs": e, "learning_rate": 0.05, "regularization": 0.01} for e in (20, 40, 80)),
+        *({"epochs": 40, "learning_rate": lr, "regularization": 0.01} for lr in (0.025, 0.1)),
+        *({"epochs": 40, "learning_rate": 0.05, "regularization": r} for r in (0.003, 0.03)),
+    ],
 }
 QUICK_GRIDS: dict[str, list[dict[str, Any]]] = {
     "ease": [{"regularization": r} for r in (200.0, 400.0)],
@@ -205,6 +209,60 @@ def _aggregate(per_seed: list[dict[str, Any]]) -> dict[str, float]:
     return {k: round(v, 6) for k, v in out.items()}
 
 
+def _own_session() -> None:
+    """Worker initializer: a session of its own, like the peer processes (under Linux's
+    autogroup scheduling the workers would otherwise share one process's CPU time)."""
+    if hasattr(os, "setsid"):
+        with contextlib.suppress(OSError):  # already a session leader
+            os.setsid()
+
+
+def _our_models(
+    dataset_name: str,
+    data_dir: str | Path | None,
+    seed: int,
+    models: tuple[str, ...],
+    grids: dict[str, list[dict[str, Any]]],
+) -> dict[str, dict[str, Any]]:
+    """Tune (on the validation carve), refit and test each of our models on one split seed."""
+    dataset = load_dataset(dataset_name, data_dir)
+    genres, _ = dataset.item_multi_hot("genres")
+    groups = {
+        "gender": dataset.users["gender"].to_numpy(),
+        "age_band": dataset.users["age_band"].to_numpy(),
+    }
+    split = stratified_split(dataset, ratio=RATIO, seed=seed, filter_by=FILTER_BY)
+    inner = carve_validation(
+        split, ratio=VALIDATION_RATIO, seed=VALIDATION_SEED, filter_by=FILTER_BY
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for name in models:
+        params: dict[str, Any] = dict(FIXED.get(name, {}))
+        tuning: list[dict[str, Any]] = []
+        if name in grids:
+            best, valid_ndcg, tuning = tune(name, inner, grids[name])
+            params.update(best)
+        else:
+            valid_ndcg = validation_score(
+                create_model(name, **params).fit(inner.train), _valid(inner)
+            )
+        started = time.perf_counter()
+        model = create_model(name, **params).fit(split.train)
+        fit_seconds = time.perf_counter() - started
+        result = evaluate_ranking(
+            model, split.test, k=10, item_features={"genres": genres}, user_groups=groups
+        )
+        out[name] = {
+            "split_seed": seed,
+            "params": model.get_params(),
+            "valid_ndcg@10": round(valid_ndcg, 6),
+            "tuning": tuning,
+            "fit_seconds": round(fit_seconds, 3),
+            "metrics": {k: round(v, 6) for k, v in result.metrics.items()},
+        }
+    return out
+
+
 def run(
     output_dir: str | Path = "benchmarks/results",
     *,
@@ -213,7 +271,10 @@ def run(
     quick: bool = False,
     split_seeds: tuple[int, ...] | None = None,
     peers: bool = True,
+    workers: int | None = None,
 ) -> dict[str, Any]:
+    """Run the protocol over the split seeds; ``workers`` (default: one per split seed) is
+    how many seeds run side by side."""
     dataset = load_dataset("movielens-100k", data_dir)
     seeds = split_seeds or (QUICK_SPLIT_SEEDS if quick else SPLIT_SEEDS)
     genres, _ = dataset.item_multi_hot("genres")
@@ -230,52 +291,40 @@ def run(
     elif not peers:
         peer_note = "skipped: peers=False"
     scratch = tempfile.TemporaryDirectory(prefix="ml100k_cornac_")
-    # The peers train in their own process, one split seed after another, while ours train
-    # here (the wall time is the longer of the two).
-    pool = ThreadPoolExecutor(max_workers=1)
+    # The split seeds are independent: with ``workers`` > 1 they run side by side, ours in
+    # worker processes and the peers in their own processes; with 1, one after another
+    # (the peers always beside ours).
+    n_workers = max(1, min(workers or len(seeds), len(seeds)))
+    peer_pool = ThreadPoolExecutor(max_workers=n_workers)
     futures = (
         {}
         if peer_note
         else {
-            s: pool.submit(run_cornac, dataset, s, Path(scratch.name), quick=quick) for s in seeds
+            s: peer_pool.submit(run_cornac, dataset, s, Path(scratch.name), quick=quick)
+            for s in seeds
         }
     )
-    sizes: dict[int, tuple[int, int]] = {}
-    splits: dict[int, Split] = {}
+    splits = {
+        seed: stratified_split(dataset, ratio=RATIO, seed=seed, filter_by=FILTER_BY)
+        for seed in seeds
+    }
+    sizes = {s: (sp_.train.n_interactions, sp_.test.n_interactions) for s, sp_ in splits.items()}
+    jobs = [("movielens-100k", data_dir, seed, models, grids) for seed in seeds]
     try:
-        for seed in tqdm(seeds, desc="split seeds"):
-            split = stratified_split(dataset, ratio=RATIO, seed=seed, filter_by=FILTER_BY)
-            splits[seed] = split
-            sizes[seed] = (split.train.n_interactions, split.test.n_interactions)
-            inner = carve_validation(
-                split, ratio=VALIDATION_RATIO, seed=VALIDATION_SEED, filter_by=FILTER_BY
-            )
-            for name in models:
-                params: dict[str, Any] = dict(FIXED.get(name, {}))
-                tuning: list[dict[str, Any]] = []
-                if name in grids:
-                    best, valid_ndcg, tuning = tune(name, inner, grids[name])
-                    params.update(best)
-                else:
-                    valid_ndcg = validation_score(
-                        create_model(name, **params).fit(inner.train), _valid(inner)
-                    )
-                started = time.perf_counter()
-                model = create_model(name, **params).fit(split.train)
-                fit_seconds = time.perf_counter() - started
-                result = evaluate_ranking(
-                    model, split.test, k=10, item_features={"genres": genres}, user_groups=groups
-                )
-                per_model[name].append(
-                    {
-                        "split_seed": seed,
-                        "params": model.get_params(),
-                        "valid_ndcg@10": round(valid_ndcg, 6),
-                        "tuning": tuning,
-                        "fit_seconds": round(fit_seconds, 3),
-                        "metrics": {k: round(v, 6) for k, v in result.metrics.items()},
-                    }
-                )
+        if n_workers == 1:
+            outcomes = [_our_models(*job) for job in tqdm(jobs, desc="split seeds")]
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(
+                max_workers=n_workers, mp_context=context, initializer=_own_session
+            ) as pool:
+                outcomes = list(
+                    tqdm(pool.map(_our_models, *zip(*jobs, strict=True)), total=len(jobs),
+                         desc="split seeds")
+                )  # fmt: skip
+        for outcome in outcomes:
+            for name, record in outcome.items():
+                per_model[name].append(record)
         for seed, future in futures.items():
             if peer_note:
                 future.cancel()
@@ -313,7 +362,7 @@ def run(
                     }
                 )
     finally:
-        pool.shutdown(cancel_futures=True)
+        peer_pool.shutdown(cancel_futures=True)
         scratch.cleanup()
 
     rows: list[dict[str, Any]] = []
@@ -351,6 +400,8 @@ def run(
         "peers": "Cornac BPR and BiVAE with the notebook's settings (seed 42, CPU, one "
         "thread) on the released splitter's split, in the .venv-msr environment",
         "cornac_settings": CORNAC if not quick else {**CORNAC, "quick": QUICK_CORNAC_OPTIONS},
+        "workers": f"{n_workers} split seed(s) side by side (ours in worker processes, each "
+        "on one thread; the peers in their own processes, one thread each)",
         "quick": quick,
         "published": PUBLISHED,
     }
