@@ -45,14 +45,7 @@ def write_artifact(
             name: sha256_file(staging / name) for name in ("config.json", "tensors.safetensors")
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(target, backup)
-            os.replace(staging, target)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -91,3 +84,15 @@ def _read_json(path: Path) -> Any:
             f"path: {path} is not valid JSON ({exc}); the artifact is truncated or "
             "corrupt: save it again"
         ) from None
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Put the finished folder ``staging`` in place of ``target`` (renames, not copies)."""
+    if target.exists():
+        backup = target.with_name(f".{target.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(target, backup)
+        os.replace(staging, target)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(staging, target)

@@ -74,6 +74,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
         ANNIndex.load(tmp_path / "ann")
 
 
+# small, fast fits on purpose: not meant to converge
+@pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")
 @pytest.mark.parametrize("name", ["bpr", "sequential"])
 def test_model_vectors_retrieve_what_the_model_ranks(name: str) -> None:
     params = {

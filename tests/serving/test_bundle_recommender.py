@@ -204,6 +204,8 @@ def test_ranker_bundle_fuses_task_probabilities(tiny_bundle_ranker: Path) -> Non
     assert 0 <= anonymous.items[0].explanation["ranker"]["like"] <= 1
 
 
+# small, fast fits on purpose: not meant to converge
+@pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")
 @pytest.mark.parametrize("model", ["bpr", "sequential"])
 def test_deletion_explanations_for_a_non_linear_model(tmp_path: Path, model: str) -> None:
     """BPR (gradient steps) and the sequential model (the sequence) fold a history in:

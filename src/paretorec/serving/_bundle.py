@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._artifacts import read_artifact, sha256_file, write_artifact
+from .._artifacts import read_artifact, replace_folder, sha256_file, write_artifact
 from .._validation import ChecksumError, DataFileError, ParetorecError
 from ..models import CandidateModel
 from ..ranking import ItemContext, Policy
@@ -259,22 +258,11 @@ def write_bundle(
         }
         manifest = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "files": files}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        _replace_folder(staging, target)
+        replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
-
-
-def _replace_folder(staging: Path, target: Path) -> None:
-    if target.exists():
-        backup = target.with_name(f".{target.name}.old")
-        shutil.rmtree(backup, ignore_errors=True)
-        os.replace(target, backup)
-        os.replace(staging, target)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(staging, target)
 
 
 def _parts_from_run(run: ParetoRun, space: str) -> dict[str, Any]:
