@@ -29,7 +29,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect and download data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console(width=max(140, Console().width))  # tables stay readable when piped
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one error, one line: paths stay whole
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -53,6 +53,7 @@ def test_both_sides_tune_on_the_same_grid() -> None:
     assert (0.5, 2048) in points  # RecBole's SASRec defaults
 
 
+@pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")  # short on purpose
 @pytest.mark.slow
 def test_amazon_scientific_quick_reports_every_mode(amazon_dir: Path, tmp_path: Path) -> None:
     result = BENCHMARKS["amazon_scientific"](

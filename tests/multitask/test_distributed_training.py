@@ -84,6 +84,7 @@ def _rank(rank: int, world: int, store: str, out: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.filterwarnings("ignore::paretorec.models.ConvergenceWarning")  # short on purpose
 def test_two_processes_reach_the_single_process_parameters(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     store = tmp_path / "store"
