@@ -132,14 +132,26 @@ def _published(protocol: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _generic_section(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark without its own layout: its rows' metrics (first 10 columns, in order)."""
+    columns: list[str] = []
+    for row in result.get("rows", []):
+        for key in row.get("metrics", {}):
+            if key not in columns:
+                columns.append(key)
+    return {"title": str(result.get("benchmark", name)), "tables": [("Rows", columns[:10])]}
+
+
 def render_markdown(results_dir: str | Path) -> str:
     directory = Path(results_dir)
     out = [HEADER]
-    for name, section in SECTIONS.items():
+    others = sorted(p.stem for p in directory.glob("*.json") if p.stem not in SECTIONS)
+    for name in [*SECTIONS, *others]:
         path = directory / f"{name}.json"
         if not path.is_file():
             continue
         result = json.loads(path.read_text())
+        section = SECTIONS.get(name) or _generic_section(name, result)
         dirty = bool(result.get("dirty")) or str(result["commit"]).endswith("+dirty")
         out += [f"## {section['title']} (`{name}`){DIRTY_TITLE if dirty else ''}", ""]
         if dirty:
