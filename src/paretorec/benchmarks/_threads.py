@@ -114,9 +114,9 @@ def run(
         "cores": cores,
     }
     protocol = {
-        "model": "MMoE (embedding 32, towers [32], inferred features, uncertainty weighting), "
-        "batch 1024, "
-        "MovieLens-100k funnel rows of the 75/25 stratified training part (seed 42)",
+        "model": "multitask.ML100K_RANKER (examples/train_ml100k_mmoe.toml: MMoE, uncertainty "
+        "weighting, user-history field) for a fixed number of epochs, on the MovieLens-100k "
+        "funnel rows of the 75/25 stratified training part (seed 42)",
         "busy": "a burner process spins on one core while the fit runs",
         "settings": "each fit in a fresh process; default = paretorec's setting (every core); "
         "--threads 1 = configure_threads(1) (torch intra/inter-op and BLAS/OpenMP pools)",
