@@ -12,6 +12,7 @@ text (``hybrid_one_text``) is trained beside it as the ablation.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
+from .._threads import thread_limit
 from .._validation import ParetorecError, check_positive_int
 from ..data import leave_one_out, load_dataset, locate_dataset
 from ..evaluation import _metrics as M
@@ -112,6 +113,32 @@ def run(
     seeds: int = 3,
     recbole_seeds: int = 3,
 ) -> dict[str, Any]:
+    """Run the benchmark with ``threads`` threads in torch and every BLAS / OpenMP pool
+    (restored afterwards; one fewer while RecBole trains beside it)."""
+    with thread_limit(threads), contextlib.ExitStack() as limits:
+        return _run(
+            output_dir,
+            data_dir=data_dir,
+            quick=quick,
+            threads=threads,
+            peers=peers,
+            seeds=seeds,
+            recbole_seeds=recbole_seeds,
+            limits=limits,
+        )
+
+
+def _run(
+    output_dir: str | Path = "benchmarks/results",
+    *,
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    threads: int = 2,
+    peers: bool = True,
+    seeds: int = 3,
+    recbole_seeds: int = 3,
+    limits: contextlib.ExitStack | None = None,
+) -> dict[str, Any]:
     from ..text import TextEncoder, encode_items
 
     seeds = check_positive_int(seeds, "seeds")
@@ -120,7 +147,6 @@ def run(
         raise ParetorecError(
             f"recbole_seeds must be at most {len(RECBOLE_SEEDS)}, got {recbole_seeds}"
         )
-    torch.set_num_threads(threads)
     dataset = load_dataset("amazon-scientific", data_dir)
     folder = locate_dataset("amazon-scientific", data_dir)
     split = leave_one_out(dataset, by="timestamp")
@@ -157,7 +183,8 @@ def run(
         peer_future = pool.submit(
             recbole_tuned_runs, folder, Path(scratch.name), grid, peer_seeds, options
         )
-        torch.set_num_threads(max(1, threads - 1))
+        if limits is not None:  # RecBole takes one core for the rest of the run
+            limits.enter_context(thread_limit(max(1, threads - 1)))
 
     def fit_and_score(item_mode: str, layout: str, seed: int, **settings: Any) -> dict[str, Any]:
         model = SequentialTransformer(

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
+from .._threads import thread_limit
 from ..data import ITEM, TIMESTAMP, USER, load_movielens_100k
 from ..models import BPRModel, create_model, top_k_indices
 from ._harness import make_result, print_rows, write_result
@@ -63,7 +63,19 @@ def run(
     quick: bool = False,
     threads: int = 1,
 ) -> dict[str, Any]:
-    torch.set_num_threads(threads)
+    """Run the benchmark with ``threads`` threads in torch and every BLAS / OpenMP pool
+    (restored afterwards)."""
+    with thread_limit(threads):
+        return _run(output_dir, data_dir=data_dir, quick=quick, threads=threads)
+
+
+def _run(
+    output_dir: str | Path = "benchmarks/results",
+    *,
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    threads: int = 1,
+) -> dict[str, Any]:
     dataset = load_movielens_100k(_data_dir(data_dir))
     frame = dataset.interactions
     order = np.lexsort((np.arange(len(frame)), frame[TIMESTAMP].to_numpy()))

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from .._threads import thread_limit
 from ..data import load_dataset
 from ..text import TextEncoder, item_texts
 from ._harness import make_result, print_rows, write_result
@@ -52,12 +52,35 @@ def run(
     batch_size: int = 64,
     max_seq_length: int = 256,
 ) -> dict[str, Any]:
+    """Run the benchmark with ``threads`` threads in torch and every BLAS / OpenMP pool
+    (restored afterwards)."""
+    with thread_limit(threads):
+        return _run(
+            output_dir,
+            data_dir=data_dir,
+            quick=quick,
+            repeats=repeats,
+            threads=threads,
+            batch_size=batch_size,
+            max_seq_length=max_seq_length,
+        )
+
+
+def _run(
+    output_dir: str | Path = "benchmarks/results",
+    *,
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    repeats: int = 5,
+    threads: int = 2,
+    batch_size: int = 64,
+    max_seq_length: int = 256,
+) -> dict[str, Any]:
     """Time both back ends on both corpora and write ``<output_dir>/text_encoding.json``.
 
     ``quick`` encodes an evenly spaced subset of each corpus once (a smoke run, < 60 s
     once the ONNX export exists); its figures are noisy and not comparable.
     """
-    torch.set_num_threads(threads)
     if quick:
         repeats = 1
     corpora = {name: _corpus(name, data_dir, quick) for name in CORPORA}
