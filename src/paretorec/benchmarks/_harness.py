@@ -93,6 +93,15 @@ def environment() -> dict[str, Any]:
     }
 
 
+def data_folder(name: str, data_dir: str | Path | None) -> Path:
+    """``<data_dir>/<name>``: the folder of a data set read straight from its files, with
+    ``data_dir`` defaulting to ``$PARETOREC_DATA_DIR``, else ``../shared/data``."""
+    root = (
+        Path(data_dir) if data_dir else Path(os.environ.get("PARETOREC_DATA_DIR", "../shared/data"))
+    )
+    return root / name
+
+
 def make_result(
     benchmark: str,
     *,

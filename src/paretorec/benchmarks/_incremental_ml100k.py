@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .._threads import thread_limit
 from ..data import ITEM, TIMESTAMP, USER, load_movielens_100k
 from ..models import BPRModel, create_model, top_k_indices
-from ._harness import make_result, print_rows, write_result
+from ._harness import data_folder, make_result, print_rows, write_result
 
 COLUMNS = ("ndcg@10", "update_seconds_total", "update_ms_median")
 TRAIN_SHARE = 0.8
@@ -45,15 +45,6 @@ def _ndcg_at_10(top: np.ndarray, relevant: list[np.ndarray]) -> np.ndarray:
         ideal = discounts[: min(len(items), 10)].sum()
         out[row] = (hits * discounts).sum() / ideal
     return out
-
-
-def _data_dir(data_dir: str | Path | None) -> Path:
-    import os
-
-    root = (
-        Path(data_dir) if data_dir else Path(os.environ.get("PARETOREC_DATA_DIR", "../shared/data"))
-    )
-    return root / "movielens-100k"
 
 
 def run(
@@ -76,7 +67,7 @@ def _run(
     quick: bool = False,
     threads: int = 1,
 ) -> dict[str, Any]:
-    dataset = load_movielens_100k(_data_dir(data_dir))
+    dataset = load_movielens_100k(data_folder("movielens-100k", data_dir))
     frame = dataset.interactions
     order = np.lexsort((np.arange(len(frame)), frame[TIMESTAMP].to_numpy()))
     frame = frame.iloc[order].reset_index(drop=True)

@@ -33,7 +33,7 @@ from ..online import (
     run_obp,
 )
 from ..online._obd import CAMPAIGNS
-from ._harness import make_result, print_rows, write_result
+from ._harness import data_folder, make_result, print_rows, write_result
 
 ESTIMATORS = ("ips", "snips", "dm", "dr")
 PUBLISHED_OBP_ALL = {"dm": 0.157, "ips": 0.311, "snips": 0.312, "dr": 0.292}
@@ -49,15 +49,6 @@ COLUMNS = (
 )
 
 
-def _data_dir(data_dir: str | Path | None) -> Path:
-    import os
-
-    root = (
-        Path(data_dir) if data_dir else Path(os.environ.get("PARETOREC_DATA_DIR", "../shared/data"))
-    )
-    return root / "open-bandit-dataset-small"
-
-
 def run(
     output_dir: str | Path = "benchmarks/results",
     *,
@@ -66,7 +57,7 @@ def run(
     n_bootstrap: int = 2_000,
     seed: int = 12345,
 ) -> dict[str, Any]:
-    folder = _data_dir(data_dir)
+    folder = data_folder("open-bandit-dataset-small", data_dir)
     n_bootstrap = 200 if quick else n_bootstrap
     n_sim = 10_000 if quick else 100_000
     python = obp_python()
