@@ -90,11 +90,17 @@ def test_recbole_tunes_on_the_grid_then_runs_the_other_seeds_at_the_chosen_point
     def fake_run(folder, **options):  # type: ignore[no-untyped-def]
         calls.append(options)
         score = valid[options["dropout"], options["batch_size"]]
+        Path(options["save_topk"]).write_text(f"{score}\n")
         return _peers.PeerRun(
             result={"best_valid_metrics": {"ndcg@10": score}}, command=[], returncode=0, seconds=1
         )
 
+    def fake_key(script, options, data_files, *, threads, python=None):  # type: ignore[no-untyped-def]
+        return {"script": script, "options": dict(options), "threads": threads}
+
     monkeypatch.setattr(_peers, "run_recbole_sasrec", fake_run)
+    monkeypatch.setattr(_peers, "peer_cache_key", fake_key)
+    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
     trials, further = amazon.recbole_tuned_runs(
         tmp_path, tmp_path, amazon.TUNING_GRID, [2020, 2021, 2022], {"epochs": 3}
     )
@@ -106,3 +112,12 @@ def test_recbole_tunes_on_the_grid_then_runs_the_other_seeds_at_the_chosen_point
         (2022, 0.3, 2048),
     ]
     assert len({str(c["save_topk"]) for c in calls}) == 6  # one top-k file per fit
+    assert not any(r["cache"]["cached"] for r in [*trials, *further])
+    # a second run (another session) reuses every fit, top-k files included
+    for path in tmp_path.glob("topk_*.csv"):
+        path.unlink()
+    again, again_further = amazon.recbole_tuned_runs(
+        tmp_path, tmp_path, amazon.TUNING_GRID, [2020, 2021, 2022], {"epochs": 3}
+    )
+    assert len(calls) == 6 and all(r["cache"]["cached"] for r in [*again, *again_further])
+    assert (tmp_path / "topk_seed2022.csv").read_text() == "0.07\n"

@@ -204,3 +204,77 @@ def test_peer_env_threads_optional(monkeypatch) -> None:
 def test_peers_environment_imports() -> None:
     versions = _peers.check_peers()
     assert versions["recbole"] == "1.2.1"
+
+
+def _counting_run(calls: list[int], artifact: Path, value: int):
+    def run(folder: Path) -> _peers.PeerRun:
+        calls.append(value)
+        artifact.write_text(f"topk {value}\n")
+        return _peers.PeerRun(result={"ndcg": value}, command=["peer"], returncode=0, seconds=1.5)
+
+    return run
+
+
+def test_peer_runs_are_cached_with_their_artifacts(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
+    key = {"script": "recbole_sasrec", "options": {"seed": 1}}
+    calls: list[int] = []
+    artifact = tmp_path / "out" / "topk.csv"
+    artifact.parent.mkdir()
+    first, where = _peers.cached_peer_run(
+        key, _counting_run(calls, artifact, 1), artifacts={"topk.csv": artifact}
+    )
+    assert calls == [1] and not where["cached"] and first.result == {"ndcg": 1}
+    assert where["commit"] and where["date"] and where["seconds"] == 1.5
+    artifact.unlink()
+    again, where_again = _peers.cached_peer_run(
+        key, _counting_run(calls, artifact, 2), artifacts={"topk.csv": artifact}
+    )
+    assert calls == [1], "a cached run must not run again"
+    assert where_again["cached"] and where_again["commit"] == where["commit"]
+    assert again.result == {"ndcg": 1} and artifact.read_text() == "topk 1\n"
+    # another key, or use_cache=False, runs the peer
+    _peers.cached_peer_run(
+        {**key, "options": {"seed": 2}},
+        _counting_run(calls, artifact, 3),
+        artifacts={"topk.csv": artifact},
+    )
+    _peers.cached_peer_run(
+        key, _counting_run(calls, artifact, 4), artifacts={"topk.csv": artifact}, use_cache=False
+    )
+    assert calls == [1, 3, 4]
+    entries = list((tmp_path / "cache" / "recbole_sasrec").iterdir())
+    assert len(entries) == 2 and not any(e.name.endswith(".partial") for e in entries)
+
+
+def test_a_failed_peer_run_leaves_no_cache_entry(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
+
+    def failing(folder: Path) -> _peers.PeerRun:
+        raise _peers.PeerError("boom")
+
+    with pytest.raises(_peers.PeerError, match="boom"):
+        _peers.cached_peer_run({"script": "x"}, failing)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("meta.json"))
+
+
+def test_peer_cache_key_changes_with_data_options_and_threads(tmp_path: Path) -> None:
+    data = tmp_path / "a.inter"
+    data.write_text("1\t2\n")
+    base = _peers.peer_cache_key(
+        "recbole_sasrec", {"seed": 1}, [data], threads=1, python=sys.executable
+    )
+    assert base["script_sha256"] and base["versions"].startswith(sys.version.split()[0])
+    assert base == _peers.peer_cache_key(
+        "recbole_sasrec", {"seed": 1}, [data], threads=1, python=sys.executable
+    )
+    assert base != _peers.peer_cache_key(
+        "recbole_sasrec", {"seed": 2}, [data], threads=1, python=sys.executable
+    )
+    assert base != _peers.peer_cache_key(
+        "recbole_sasrec", {"seed": 1}, [data], threads=2, python=sys.executable
+    )
+    data.write_text("1\t3\n")
+    assert base != _peers.peer_cache_key(
+        "recbole_sasrec", {"seed": 1}, [data], threads=1, python=sys.executable
+    )

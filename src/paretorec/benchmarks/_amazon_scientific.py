@@ -309,6 +309,9 @@ def _run(
         summary["recbole_sasrec_ndcg@10_sd"] = _sd(peer_ndcgs)
         summary["recbole_chosen"] = peer_runs[0]["params"]
         summary["recbole_seeds_run"] = len(peer_runs)
+        summary["recbole_fits_reused_from_cache"] = sum(
+            bool(r["cache"]["cached"]) for r in [*peer_trials, *peer_runs[1:]]
+        )
         for mode, key in (("hybrid", "hybrid_vs_recbole_ratio"), ("id", "id_vs_recbole_ratio")):
             ours = [m["ndcg@10"] for m in per_mode[mode]]
             by_seed = seed_ratios(ours, peer_ndcgs)
@@ -346,8 +349,16 @@ def _run(
                 {"params": t["params"], "valid_ndcg@10": t["metrics"]["best_valid_ndcg@10"]}
                 for t in peer_trials
             ],
+            "recbole_runs_provenance": [
+                {"seed": r["seed"], "params": r["params"], **r["cache"]}
+                for r in [*peer_trials, *peer_runs[1:]]
+            ],
         },
         "recbole": {**RECBOLE, "loss": "CE", "early stopping": "valid NDCG@10"},
+        "peer_cache": "each RecBole fit is kept in the peer-run cache, keyed by the peer "
+        "script's bytes, its options and seed, the release files' bytes and the peers' "
+        "package versions; tuning.recbole_runs_provenance says for each fit whether this run "
+        "computed it or reused it, and the commit and date of the run that computed it",
         "threads": f"{threads} in all: RecBole on 1 thread in its own process while "
         "paretorec's models train on the rest",
     }
@@ -374,21 +385,45 @@ def recbole_tuned_runs(
     grid: tuple[dict[str, Any], ...],
     seeds: list[int],
     options: dict[str, Any],
+    *,
+    use_cache: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """RecBole SASRec on every grid point at ``seeds[0]``, then the other seeds at the point
     with the best validation nDCG@10; one fit at a time on one thread (peers' environment).
 
+    Each fit (about 50 minutes here) is kept in the peer-run cache
+    (:func:`paretorec.benchmarks._peers.cached_peer_run`, keyed by the script, its options,
+    the release files and the peers' versions), so the fits can be spread over several runs
+    or sessions; every run records where its fit came from (``cache``).
+
     Returns (the grid trials, the further seeds' runs), each run a dict with ``params``,
-    ``seed``, ``result`` (the peer's JSON) and ``topk`` (its saved top-50 file).
+    ``seed``, ``result`` (the peer's JSON), ``topk`` (its saved top-50 file) and ``cache``.
     """
-    from ._peers import run_recbole_sasrec
+    from ._peers import cached_peer_run, peer_cache_key, run_recbole_sasrec
+
+    data_files = sorted(Path(folder).glob("*.inter"))
 
     def fit(point: dict[str, Any], seed: int, tag: str) -> dict[str, Any]:
         topk = scratch / f"topk_{tag}.csv"
-        run = run_recbole_sasrec(
-            folder, save_topk=topk, threads=1, stream=False, seed=seed, **options, **point
+        settings = {**options, **point, "seed": seed}
+        key = peer_cache_key("recbole_sasrec", settings, data_files, threads=1)
+        run, cache = cached_peer_run(
+            key,
+            lambda _: run_recbole_sasrec(
+                folder, save_topk=topk, threads=1, stream=False, **settings
+            ),
+            artifacts={"topk.csv": topk},
+            use_cache=use_cache,
         )
-        return {"params": {**options, **point}, "seed": seed, "result": run.result, "topk": topk}
+        word = "reused from the cache" if cache["cached"] else "computed"
+        print(f"RecBole SASRec {point} seed {seed}: {word} ({cache['seconds']} s)")
+        return {
+            "params": {**options, **point},
+            "seed": seed,
+            "result": run.result,
+            "topk": topk,
+            "cache": cache,
+        }
 
     trials = [fit(point, seeds[0], f"grid{i}") for i, point in enumerate(grid)]
     best = max(
@@ -396,6 +431,27 @@ def recbole_tuned_runs(
     )
     point = {k: best["params"][k] for k in grid[0]}
     return trials, [fit(point, seed, f"seed{seed}") for seed in seeds[1:]]
+
+
+def fill_peer_cache(
+    *, data_dir: str | Path | None = None, recbole_seeds: int = 3, quick: bool = False
+) -> dict[str, Any]:
+    """Run (or find cached) every RecBole fit the full benchmark needs, without training
+    ours: ``python benchmarks/amazon_scientific.py --peers-only``. Lets the peer's hours of
+    fitting run ahead (e.g. ``nice``-d in the background) of the benchmark itself."""
+    recbole_seeds = check_positive_int(recbole_seeds, "recbole_seeds")
+    folder = locate_dataset("amazon-scientific", data_dir)
+    grid = QUICK_TUNING_GRID if quick else TUNING_GRID
+    options = {**RECBOLE, "epochs": 1 if quick else RECBOLE["epochs"]}
+    seeds = list(RECBOLE_SEEDS[: min(recbole_seeds, 2) if quick else recbole_seeds])
+    with tempfile.TemporaryDirectory(prefix="recbole_") as scratch:
+        trials, seed_runs = recbole_tuned_runs(folder, Path(scratch), grid, seeds, options)
+    runs = [*trials, *seed_runs]
+    return {
+        "runs": len(runs),
+        "computed": sum(not r["cache"]["cached"] for r in runs),
+        "cached": sum(bool(r["cache"]["cached"]) for r in runs),
+    }
 
 
 def _peer_metrics(

@@ -11,6 +11,9 @@ The peer scripts never import paretorec; this module never imports the peers.
 from __future__ import annotations
 
 import collections
+import datetime
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -388,6 +391,133 @@ def run_recbole_sasrec(data_dir: str | Path, **options: Any) -> PeerRun:
     return run_peer("recbole_sasrec", {"data_dir": data_dir, **options}, **run_kw)
 
 
+#: Where finished peer runs are kept between benchmark runs (and sessions):
+#: ``$PARETOREC_PEER_CACHE``, else ``~/.cache/paretorec/peer_runs``.
+PEER_CACHE_ENV = "PARETOREC_PEER_CACHE"
+
+
+def peer_cache_dir() -> Path:
+    """The folder holding cached peer runs (see :func:`cached_peer_run`)."""
+    configured = os.environ.get(PEER_CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "paretorec" / "peer_runs"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _peer_versions(interpreter: str) -> str:
+    """The peers' interpreter's Python, torch and peer-library versions (part of a cache key)."""
+    code = (
+        "import sys, importlib.metadata as m\n"
+        "names = ('recbole', 'torch-rechub', 'torch', 'numpy', 'cornac', 'obp')\n"
+        "out = [sys.version.split()[0]]\n"
+        "for n in names:\n"
+        "    try: out.append(n + '=' + m.version(n))\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(' '.join(out))\n"
+    )
+    done = subprocess.run(
+        [interpreter, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return done.stdout.strip()
+
+
+def peer_cache_key(
+    script: str,
+    options: Mapping[str, Any],
+    data_files: Sequence[str | Path],
+    *,
+    threads: int | None,
+    python: str | Path | None = None,
+) -> dict[str, Any]:
+    """Everything a peer run's outcome depends on: the script's bytes, its options, the
+    bytes of the data files it reads, its thread count and the peers' package versions."""
+    interpreter = Path(python) if python is not None else peers_python()
+    assert interpreter is not None
+    return {
+        "script": script,
+        "script_sha256": _file_sha256(peer_script(script)),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(options.items())},
+        "data_sha256": {Path(f).name: _file_sha256(Path(f)) for f in sorted(map(str, data_files))},
+        "threads": threads,
+        "versions": _peer_versions(str(interpreter)),
+    }
+
+
+def cached_peer_run(
+    key: Mapping[str, Any],
+    run: Callable[[Path], PeerRun],
+    *,
+    artifacts: Mapping[str, Path] = {},
+    use_cache: bool = True,
+) -> tuple[PeerRun, dict[str, Any]]:
+    """Run a peer once per ``key`` and keep its result (and the files named in ``artifacts``)
+    in :func:`peer_cache_dir`, so a long peer fit (RecBole: about 50 minutes) computed in an
+    earlier run or session is reused instead of repeated.
+
+    ``run(folder)`` performs the run; the files it writes at the ``artifacts`` paths are
+    copied into the cache, and copied back to those paths on a hit. Returns the run and its
+    provenance: whether it came from the cache, and the commit, date and seconds of the run
+    that computed it.
+    """
+    from ._harness import git_commit
+
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    entry = peer_cache_dir() / str(key.get("script", "peer")) / digest
+    meta_path = entry / "meta.json"
+    if use_cache and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("key") == json.loads(json.dumps(key)) and all(
+            (entry / name).is_file() for name in artifacts
+        ):
+            for name, target in artifacts.items():
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(entry / name, target)
+            peer = PeerRun(
+                result=meta["result"],
+                command=meta["command"],
+                returncode=0,
+                seconds=float(meta["seconds"]),
+            )
+            return peer, {**meta["computed"], "cached": True, "cache_entry": digest}
+    with tempfile.TemporaryDirectory(prefix="peer_cache_") as folder:
+        peer = run(Path(folder))
+    computed = {
+        "commit": git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(peer.seconds, 1),
+    }
+    partial = entry.with_name(entry.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name, source in artifacts.items():
+        shutil.copyfile(source, partial / name)
+    (partial / "meta.json").write_text(
+        json.dumps(
+            {
+                "key": key,
+                "result": peer.result,
+                "command": peer.command,
+                "seconds": peer.seconds,
+                "computed": computed,
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    shutil.rmtree(entry, ignore_errors=True)
+    partial.rename(entry)  # whole entries only: a killed run leaves no half entry behind
+    return peer, {**computed, "cached": False, "cache_entry": digest}
+
+
 def run_rechub_multitask(
     train: str | Path, valid: str | Path, test: str | Path, **options: Any
 ) -> PeerRun:
@@ -406,13 +536,17 @@ __all__ = [
     "MSR_PYTHON_ENV",
     "MSR_SETUP_COMMANDS",
     "PEERS_PYTHON_ENV",
+    "PEER_CACHE_ENV",
     "SETUP_COMMANDS",
     "PeerError",
     "PeerRun",
     "PeersUnavailable",
+    "cached_peer_run",
     "check_peers",
     "cli_args",
     "msr_python",
+    "peer_cache_dir",
+    "peer_cache_key",
     "peer_env",
     "peer_script",
     "peers_python",
