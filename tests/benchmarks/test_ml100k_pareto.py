@@ -56,6 +56,13 @@ def test_ml100k_pareto_quick_writes_the_summary(
     assert summary["hv_ratio_vs_best_single_reranker_offset_ref"] > 1.1
     for objective in ("ild", "coverage", "novelty"):
         assert summary[f"{objective}_valsel_ndcg_share"] > 0.9
+    # the validation-to-test drift of the nDCG share, near each pick and over the front:
+    # the pick's own drift is its test share minus its validation share
+    assert "drift" in result["protocol"]
+    for key in ("ndcg_share_drift_median", *(f"{o}_valsel_top10_drift" for o in plain)):
+        if key in summary:
+            assert abs(summary[key]) < 0.2, (key, summary[key])
+    assert "ndcg_share_drift_median" in summary and "ild_valsel_top10_drift" in summary
     ranker = result["protocol"]["ranker_test"]
     # quick ranker: 2 epochs of a tiny MMoE (0.745 engage AUC measured after the released split)
     assert ranker["engage_auc"] > 0.7 and ranker["like_auc"] > 0.7

@@ -132,3 +132,39 @@ def test_print_front_shows_the_validation_picks_and_labels_the_oracle() -> None:
     summary_line = next(line for line in text.splitlines() if line.startswith("summary: "))
     assert "test_oracle" not in summary_line
     assert "test oracle (filtered and picked on test" in text
+
+
+def _drift(row: int) -> float:
+    return ROWS[row][2][0] / 0.38 - ROWS[row][1][0] / 0.40
+
+
+def test_ndcg_share_drift_over_the_policies_validation_could_pick() -> None:
+    summary = summarize(hand_made_run())
+    # eligible on validation (share >= 0.95 of 0.40): plain, sharp, mild, bold; not wide
+    drift = [_drift(row) for row in (PLAIN, SHARP, MILD, BOLD)]
+    assert _drift(BOLD) < 0 < _drift(SHARP)
+    assert summary["ndcg_share_drift_median"] == pytest.approx(float(np.median(drift)))
+    assert summary["ndcg_share_drift_by_reranker"] == pytest.approx({"none": np.median(drift)})
+    # fewer than ten eligible policies: every one of them counts for every objective
+    for objective in ("ild", "coverage", "novelty"):
+        assert summary[f"{objective}_valsel_top10_drift"] == pytest.approx(np.median(drift))
+
+
+def test_ndcg_share_drift_near_the_pick_and_per_reranker() -> None:
+    from paretorec.pareto._pipeline import _ndcg_share_drift
+
+    run = hand_made_run()
+    policies = [row[0] for row in ROWS]
+    policies[BOLD] = Policy(k=10, reranker="mmr")
+    out = _ndcg_share_drift(
+        run.holdout["full"], policies, list(OBJECTIVES), 0.40, 0.38, runners_up=2
+    )
+    # the two eligible policies with the best validation ILD: bold (0.60), mild (0.55)
+    assert out["ild_valsel_top10_drift"] == pytest.approx((_drift(BOLD) + _drift(MILD)) / 2)
+    plain_drift = np.median([_drift(row) for row in (PLAIN, SHARP, MILD)])
+    assert out["ndcg_share_drift_by_reranker"] == pytest.approx(
+        {"mmr": _drift(BOLD), "none": plain_drift}
+    )
+    assert _ndcg_share_drift(run.holdout["full"], policies, list(OBJECTIVES), 0.0, 0.38) == {}
+    nothing = _ndcg_share_drift(run.holdout["full"], policies, list(OBJECTIVES), 1.0, 0.38)
+    assert nothing == {}  # no policy meets the floor

@@ -42,6 +42,11 @@ SUMMARY_KEYS = (
     "novelty_gain_at_95pct_ndcg_valsel_vs_top_ndcg",
     "search_seconds_1000_evals",
     "val_test_spearman",
+    "ndcg_share_drift_median",
+    "ndcg_share_drift_by_reranker",
+    "ild_valsel_top10_drift",
+    "coverage_valsel_top10_drift",
+    "novelty_valsel_top10_drift",
     "front_size",
     "ild_gain_at_95pct_ndcg_test_oracle",
     "coverage_ratio_at_95pct_ndcg_test_oracle",
@@ -168,6 +173,12 @@ def run(
         "ranking's. *_valsel_vs_top_ndcg: the same choice against the search's top "
         "validation-nDCG policy, relative to its test values. *_test_oracle: filtered and "
         "picked on test, each objective its own policy (an optimistic bound, not a result)",
+        "drift": "ndcg_share_drift_*: median over the front policies with validation nDCG@10 "
+        ">= 0.95 x the plain ranking's (those *_valsel may pick) of test share - validation "
+        "share of the plain ranking's nDCG@10, overall and per re-ranker; "
+        "*_valsel_top10_drift: the same median over the 10 of them with the best validation "
+        "value of that objective (the pick and its runners-up); negative: validation "
+        "overstates what those policies keep on test (a diagnostic; it chooses nothing)",
         "report": str(report),
     }
     output = make_result("ml100k_pareto", protocol=protocol, rows=rows, summary=summary)

@@ -374,6 +374,49 @@ def _validation_pick(
     return front.pick_constrained(objective, {"ndcg": ndcg_floor})
 
 
+def _ndcg_share_drift(
+    check: HoldoutCheck,
+    policies: list[Policy],
+    objectives: list[str],
+    plain_valid: float,
+    plain_test: float,
+    anchor_share: float = 0.95,
+    runners_up: int = 10,
+) -> dict[str, Any]:
+    """How far the nDCG share of the plain ranking moves from validation to test, over the
+    front policies whose validation share is at least ``anchor_share`` (those a ``*_valsel``
+    figure may pick): the median of ``test share - validation share`` over all of them
+    (``ndcg_share_drift_median``), per re-ranker, and, for each headline objective, over
+    the ``runners_up`` of them with the best validation value of that objective (the pick
+    and the policies next to it: ``{objective}_valsel_top10_drift``). A negative drift means
+    validation overstates what those policies keep on test, so a pick at the validation
+    floor tends to land below it on test. A diagnostic read off the front; it chooses
+    nothing."""
+    if not plain_valid > 0 or not plain_test > 0:
+        return {}
+    ndcg = objectives.index("ndcg")
+    valid_share = check.validation[:, ndcg] / plain_valid
+    test_share = check.test[:, ndcg] / plain_test
+    eligible = np.flatnonzero(valid_share >= anchor_share)
+    if not len(eligible):
+        return {}
+    drift = test_share - valid_share
+    rerankers = [str(policies[i].reranker) for i in eligible]
+    out: dict[str, Any] = {
+        "ndcg_share_drift_median": float(np.median(drift[eligible])),
+        "ndcg_share_drift_by_reranker": {
+            name: float(np.median(drift[eligible][np.array(rerankers) == name]))
+            for name in sorted(set(rerankers))
+        },
+    }
+    for objective, _, _ in HEADLINES:
+        if objective in objectives:
+            values = check.validation[eligible, objectives.index(objective)]
+            best = eligible[np.argsort(-values, kind="stable")[:runners_up]]
+            out[f"{objective}_valsel_top10_drift"] = float(np.median(drift[best]))
+    return out
+
+
 def save_fitted(fitted: dict[str, Any], directory: Path) -> None:
     """Save the test check's candidate model (and ranker) so that a bundle can be exported
     from the run folder later (``paretorec export RUN_DIR``)."""
@@ -482,6 +525,9 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
                 column = objectives.index(objective)
                 best = float(full.test[allowed, column].max())
                 summary[f"{key}_test_oracle"] = _relative(best, float(plain_test[column]), kind)
+        summary.update(
+            _ndcg_share_drift(full, policies, objectives, plain_valid["ndcg"], plain_test[ndcg])
+        )
     for suffix, reference_valid, reference_test in references:
         floor = anchor_share * float(reference_valid[ndcg])
         for objective, key, kind in HEADLINES:
