@@ -278,3 +278,15 @@ def test_peer_cache_key_changes_with_data_options_and_threads(tmp_path: Path) ->
     assert base != _peers.peer_cache_key(
         "recbole_sasrec", {"seed": 1}, [data], threads=1, python=sys.executable
     )
+
+
+def test_a_run_without_its_artifact_leaves_no_partial_entry(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
+
+    def no_file(folder: Path) -> _peers.PeerRun:
+        return _peers.PeerRun(result={}, command=[], returncode=0, seconds=0.0)
+
+    with pytest.raises(FileNotFoundError):
+        _peers.cached_peer_run({"script": "x"}, no_file, artifacts={"a.csv": tmp_path / "none"})
+    left = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() or "partial" in p.name]
+    assert left == []

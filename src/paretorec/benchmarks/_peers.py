@@ -498,21 +498,25 @@ def cached_peer_run(
     partial = entry.with_name(entry.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    for name, source in artifacts.items():
-        shutil.copyfile(source, partial / name)
-    (partial / "meta.json").write_text(
-        json.dumps(
-            {
-                "key": key,
-                "result": peer.result,
-                "command": peer.command,
-                "seconds": peer.seconds,
-                "computed": computed,
-            },
-            indent=1,
-            default=str,
+    try:
+        for name, source in artifacts.items():
+            shutil.copyfile(source, partial / name)
+        (partial / "meta.json").write_text(
+            json.dumps(
+                {
+                    "key": key,
+                    "result": peer.result,
+                    "command": peer.command,
+                    "seconds": peer.seconds,
+                    "computed": computed,
+                },
+                indent=1,
+                default=str,
+            )
         )
-    )
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     shutil.rmtree(entry, ignore_errors=True)
     partial.rename(entry)  # whole entries only: a killed run leaves no half entry behind
     return peer, {**computed, "cached": False, "cache_entry": digest}
