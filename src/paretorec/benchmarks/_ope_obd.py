@@ -27,6 +27,7 @@ same folds, and the mean relative errors stand beside obp's published ones.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,10 @@ def _published_protocol(
     folds_match = True
     with tempfile.TemporaryDirectory(prefix="paretorec-obp-protocol-") as tmp:
         print(f"obp's published protocol: {n_runs} runs in obp's environment ...", flush=True)
+        started = time.perf_counter()
         theirs = run_obp_protocol(folder, "all", tmp, n_runs=n_runs, n_sim=n_sim, python=python)
+        obp_seconds = time.perf_counter() - started
+        ranker_seconds = 0.0
         truth = float(theirs["truth"])
         dist = np.asarray(theirs["action_dist"])
         for b, path in enumerate(tqdm(theirs["runs"], desc="reward models", unit="run")):
@@ -292,12 +296,14 @@ def _published_protocol(
             )
             folds = cross_fit_folds(feedback.n_rounds, PUBLISHED_PROTOCOL["n_folds"], seed)
             folds_match = folds_match and bool(np.array_equal(folds, run["folds"]))
+            started = time.perf_counter()
             models = {
                 "obp_logistic_regression": run["q"],
                 "paretorec_ranker": fit_ranker_reward_model(
                     feedback, action_context=theirs["action_context"], folds=folds, seed=seed
                 ),
             }
+            ranker_seconds += time.perf_counter() - started
             tiled = np.broadcast_to(dist[None], (feedback.n_rounds, *dist.shape))
             for model, q in models.items():
                 logloss[model].append(_logloss(feedback, q))
@@ -369,5 +375,7 @@ def _published_protocol(
         },
         "protocol_runs": n_runs,
         "protocol_folds_match_obp": folds_match,
+        "protocol_obp_seconds": obp_seconds,
+        "protocol_ranker_fit_seconds": ranker_seconds,
     }
     return rows, summary, [d for values in diffs.values() for d in values]
