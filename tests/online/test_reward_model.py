@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,12 @@ from paretorec.online import (
     cross_fit_folds,
     estimate_policy_value,
     fit_ranker_reward_model,
+    obp_python,
+    round_rewards,
 )
+from paretorec.online._obd import PUBLISHED_PROTOCOL, run_obp_protocol
+
+from ..conftest import dataset_folder
 
 N_ACTIONS, LEN_LIST = 4, 2
 
@@ -102,3 +108,32 @@ def test_bad_inputs(kwargs: dict[str, Any], make: Any, message: str | None) -> N
         return
     with pytest.raises(ParetorecError, match=message):
         fit_ranker_reward_model(feedback, **kwargs)
+
+
+@pytest.mark.slow
+def test_obps_published_protocol_run_feeds_our_estimators(tmp_path: Path) -> None:
+    """One run of obp's OBD protocol in obp's venv: same folds as ours, and our estimators
+    with obp's reward-model output give obp's values."""
+    folder = dataset_folder("open-bandit-dataset-small", "random/all/all.csv")
+    if obp_python() is None:
+        pytest.skip("obp 0.5.7 not installed (set PARETOREC_OBP_PYTHON; see PEERS.md)")
+    theirs = run_obp_protocol(folder, "all", tmp_path, n_runs=1, n_sim=1_000)
+    with np.load(theirs["runs"][0]) as arrays:
+        run = {k: arrays[k] for k in arrays.files}
+    feedback = LoggedFeedback(
+        action=run["action"].astype(np.int64),
+        reward=run["reward"],
+        pscore=run["pscore"],
+        n_actions=int(run["n_actions"]),
+        position=run["position"],
+        context=run["context"],
+    )
+    np.testing.assert_array_equal(
+        cross_fit_folds(feedback.n_rounds, 3, PUBLISHED_PROTOCOL["seed"]), run["folds"]
+    )
+    dist = np.broadcast_to(theirs["action_dist"][None], (feedback.n_rounds, 80, 3))
+    for ours, obp_name in (("ips", "ipw"), ("snips", "snipw"), ("dm", "dm"), ("dr", "dr")):
+        value = round_rewards(ours, feedback, dist, run["q"]).mean()
+        assert abs(value - theirs["values"][obp_name][0]) <= 1e-9
+        error = abs(value - theirs["truth"]) / theirs["truth"]
+        assert abs(error - theirs["relative_ee"][obp_name][0]) <= 1e-9
