@@ -696,6 +696,10 @@ def ope(
     ),
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 12345,
+    reward_model: Annotated[
+        str,
+        typer.Option(help="DM/DR reward model: 'logistic' or 'ranker' (multi-task ranker)."),
+    ] = "logistic",
 ) -> None:
     """Off-policy estimates (IPS, SNIPS, DM, DR) of POLICY from LOGS, with 95% intervals."""
     from rich.table import Table
@@ -708,6 +712,7 @@ def ope(
         campaign=campaign,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        reward_model=reward_model,
         table_options={
             "action_col": action_col,
             "reward_col": reward_col,

@@ -141,3 +141,14 @@ def test_bpr_partial_fit_absorbs_new_users() -> None:
     assert not np.allclose(before, model.user_factors[30:40])  # type: ignore[index]
     with pytest.raises(ParetorecError, match=r"data must share the model's id maps"):
         model.partial_fit(make_tiny(n_users=12))
+
+
+def test_bpr_fold_in_of_mixed_lengths_equals_one_user_at_a_time(split: Any) -> None:
+    # unpadded chunks: a long history beside short and empty ones changes nothing
+    bpr = create_model("bpr", **FAST_PARAMS["bpr"]).fit(split.train)
+    histories = sorted(user_sequences(split.train)[:12], key=len)
+    histories.insert(3, np.array([], dtype=np.int64))
+    together = bpr.fold_in(histories)
+    alone = np.stack([bpr.fold_in([h])[0] for h in histories])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    np.testing.assert_array_equal(together[3], 0.0)

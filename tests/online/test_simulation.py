@@ -130,6 +130,14 @@ def test_cli_simulate_and_ope(tmp_path: Path) -> None:
     )
     assert done.exit_code == 0, done.output
     assert "snips" in done.output and "dr" in done.output
+    ranker = ["--reward-model", "ranker", "--n-bootstrap", "50"]
+    done = runner.invoke(app, ["ope", str(tmp_path / "logs.csv"), "--policy", "x", *ranker])
+    assert done.exit_code == 0, done.output
+    assert "dm" in done.output and "dr" in done.output
+    done = runner.invoke(
+        app, ["ope", str(tmp_path / "logs.csv"), "--policy", "x", "--reward-model", "lgbm"]
+    )
+    assert done.exit_code != 0 and "reward_model must be one of" in done.output
     done = runner.invoke(app, ["ope", str(tmp_path / "logs.csv"), "--policy", "z"])
     assert done.exit_code != 0 and "unknown point 'z'" in done.output
 

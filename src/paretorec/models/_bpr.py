@@ -37,6 +37,10 @@ DEFAULT_EPOCHS = 40
 MAX_EPOCHS = 500
 
 
+#: (user, history item) pairs per fold-in chunk (its work arrays are pairs x negatives).
+_FOLD_IN_CHUNK_PAIRS = 65_536
+
+
 @register_model("bpr")
 class BPRModel(CandidateModel):
     """BPR-MF (Rendle et al., 2009): ``score(u, i) = <p_u, q_i> + b_i``.
@@ -456,12 +460,16 @@ class BPRModel(CandidateModel):
         draws = [torch.randperm(n_items, generator=generator)[:k] for _ in range(steps)]
         out = np.zeros((len(histories), factors), dtype=np.float32)
         unique = [np.unique(np.asarray(h, dtype=np.int64)) for h in histories]
-        lengths = np.array([len(h) for h in unique])
-        order = np.argsort(lengths, kind="stable")
-        # chunks of similar length keep the padding small
-        for chunk in np.array_split(order, max(1, int(np.ceil(len(order) / 256)))):
-            if len(chunk):
+        # chunks bound the (pairs x negatives) work arrays; no padding, so a day's batch
+        # with one long history costs its total length, not users x the longest
+        chunk: list[int] = []
+        pairs = 0
+        for row, items in enumerate(unique):
+            chunk.append(row)
+            pairs += len(items)
+            if pairs >= _FOLD_IN_CHUNK_PAIRS or row == len(unique) - 1:
                 out[chunk] = self._fold_in_chunk([unique[r] for r in chunk], q, b, draws)
+                chunk, pairs = [], 0
         return out
 
     def _fold_in_chunk(
@@ -471,30 +479,27 @@ class BPRModel(CandidateModel):
         b: torch.Tensor,
         draws: list[torch.Tensor],
     ) -> np.ndarray:
+        """Fold-in steps for a few users over their (user, history item) pairs, unpadded."""
         n_users, n_items = len(histories), q.shape[0]
-        longest = max(max(len(h) for h in histories), 1)
-        positives = torch.zeros((n_users, longest), dtype=torch.int64)
-        valid = torch.zeros((n_users, longest), dtype=torch.float32)
+        lengths = torch.tensor([len(h) for h in histories], dtype=torch.int64)
+        owner = torch.repeat_interleave(torch.arange(n_users), lengths)  # (P,) pair -> user
+        items = torch.from_numpy(np.concatenate(histories)) if len(owner) else owner
         member = torch.zeros((n_users, n_items), dtype=torch.bool)
-        for row, items in enumerate(histories):
-            codes = torch.from_numpy(items)
-            positives[row, : len(items)] = codes
-            valid[row, : len(items)] = 1.0
-            member[row, codes] = True
-        n_positive = valid.sum(dim=1, keepdim=True)
-        q_pos, b_pos = q[positives], b[positives]  # (U, H, f), (U, H)
+        member[owner, items] = True
+        n_positive = lengths.to(torch.float32)[:, None]
+        q_pos, b_pos = q[items], b[items]  # (P, f), (P,)
         p = torch.zeros((n_users, q.shape[1]), dtype=torch.float32)
         lr, reg = self.learning_rate, self.regularization
         for negatives in draws:
             usable = (~member[:, negatives]).float()  # (U, K): a user's own items are no negatives
             usable = usable / usable.sum(dim=1, keepdim=True).clamp_min(1.0)
             q_neg, b_neg = q[negatives], b[negatives]  # (K, f), (K,)
-            s_pos = torch.einsum("uf,uhf->uh", p, q_pos) + b_pos
-            s_neg = p @ q_neg.T + b_neg
+            s_pos = (p[owner] * q_pos).sum(dim=1) + b_pos  # (P,)
+            s_neg = p @ q_neg.T + b_neg  # (U, K)
             # d(-log sigmoid(x_ui - x_uj)) / d p = -sigmoid(x_uj - x_ui) (q_i - q_j)
-            w = torch.sigmoid(s_neg[:, None, :] - s_pos[:, :, None]) * usable[:, None, :]
-            w = w * valid[:, :, None]
-            gradient = torch.einsum("uh,uhf->uf", w.sum(dim=2), q_pos) - w.sum(dim=1) @ q_neg
+            w = torch.sigmoid(s_neg[owner] - s_pos[:, None]) * usable[owner]  # (P, K)
+            gradient = torch.zeros_like(p).index_add_(0, owner, w.sum(dim=1)[:, None] * q_pos)
+            gradient -= torch.zeros((n_users, len(negatives))).index_add_(0, owner, w) @ q_neg
             p = p + lr * (gradient - reg * n_positive * p)
         return p.numpy()
 

@@ -27,11 +27,13 @@ from ._ope import (
     slate_independent_ips,
 )
 from ._report import write_simulation_report
+from ._reward import RANKER_REWARD_MODEL, cross_fit_folds, fit_ranker_reward_model
 from ._simulation import demo_simulation, load_simulation_config, run_simulation
 
 __all__ = [
     "ESTIMATORS",
     "POLICIES",
+    "RANKER_REWARD_MODEL",
     "SIGNALS",
     "Choice",
     "ContextSpec",
@@ -41,10 +43,12 @@ __all__ = [
     "RewardSpec",
     "SupportWarning",
     "bootstrap_means",
+    "cross_fit_folds",
     "demo_simulation",
     "effective_sample_size",
     "empirical_action_dist",
     "estimate_policy_value",
+    "fit_ranker_reward_model",
     "fit_reward_model",
     "importance_weights",
     "load_open_bandit",

@@ -8,9 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import ParetorecError
+from .._validation import ParetorecError, check_choice
 from ._obd import CAMPAIGNS, empirical_action_dist, load_open_bandit
 from ._ope import Estimate, LoggedFeedback, estimate_policy_value, fit_reward_model
+
+#: Reward models of DM / DR in :func:`evaluate_logs` (``paretorec ope --reward-model``).
+REWARD_MODELS = ("logistic", "ranker")
 
 
 def feedback_from_table(
@@ -104,14 +107,18 @@ def evaluate_logs(
     seed: int = 12345,
     alpha: float = 0.05,
     table_options: dict[str, Any] | None = None,
+    reward_model: str = "logistic",
 ) -> tuple[dict[str, Estimate], dict[str, Any]]:
     """Estimate ``policy`` from ``logs``: a table, or an Open Bandit Dataset folder.
 
     For the Open Bandit Dataset (a folder with ``random/`` and ``bts/``), the random logs
     are evaluated and ``policy`` may be ``bts`` (the Bernoulli TS policy's distribution,
     from its own logs) or an item id / mixture; ``info["observed"]`` is then the BTS
-    logs' click rate.
+    logs' click rate. ``reward_model`` (DM / DR): ``"logistic"``
+    (:func:`fit_reward_model`) or ``"ranker"`` (paretorec's multi-task ranker,
+    :func:`~paretorec.online.fit_ranker_reward_model`); both cross-fitted on 3 folds.
     """
+    reward_model = check_choice(reward_model, "reward_model", REWARD_MODELS)
     path = Path(logs)
     info: dict[str, Any] = {}
     if path.is_dir() and (path / "random").is_dir():
@@ -133,7 +140,13 @@ def evaluate_logs(
         info["source"] = str(path)
     q = None
     if np.isin(feedback.reward, (0.0, 1.0)).all():
-        q = fit_reward_model(feedback, seed=seed)
+        if reward_model == "ranker":
+            from ._reward import fit_ranker_reward_model
+
+            q = fit_ranker_reward_model(feedback, seed=seed)
+        else:
+            q = fit_reward_model(feedback, seed=seed)
+        info["reward_model"] = reward_model
     else:
         info["note"] = "rewards are not 0/1: DM and DR skipped (no reward model)"
     estimates = estimate_policy_value(

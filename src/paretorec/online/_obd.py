@@ -236,3 +236,130 @@ def obp_bandit_feedback(
         position=feedback["position"].astype(np.int64),
         context=feedback["context"].astype(np.float64),
     )
+
+
+#: obp's published OPE benchmark on the small sample (zr-obp ``examples/obd``,
+#: ``evaluate_off_policy_estimators.py`` with ``conf/hyperparams.yaml``, commit b8ea3ef):
+#: BernoulliTS (ZOZOTOWN prior) evaluated from the uniform-random logs; 30 runs, run ``b``
+#: on ``sample_bootstrap_bandit_feedback(random_state=b)``; reward model
+#: ``RegressionModel(LogisticRegression(max_iter=10000, C=100, random_state=12345),
+#: action_context=obd.action_context)`` cross-fitted with ``n_folds=3,
+#: random_state=12345``; the mean relative error over the runs.
+PUBLISHED_PROTOCOL: dict[str, Any] = {
+    "n_runs": 30,
+    "n_folds": 3,
+    "seed": 12345,
+    "n_sim": 1_000_000,
+    "logistic_regression": {"max_iter": 10000, "C": 100, "random_state": 12345},
+}
+
+_OBP_PROTOCOL_SCRIPT = r"""
+import json, sys, warnings
+import numpy as np
+warnings.filterwarnings("ignore")
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from obp.dataset import OpenBanditDataset
+from obp.ope import (DirectMethod, DoublyRobust, DoublyRobustWithShrinkageTuning,
+                     InverseProbabilityWeighting, OffPolicyEvaluation, RegressionModel,
+                     SelfNormalizedDoublyRobust, SelfNormalizedInverseProbabilityWeighting,
+                     SwitchDoublyRobustTuning)
+from obp.policy import BernoulliTS
+request = json.load(open(sys.argv[1]))
+seed, campaign, folder = request["seed"], request["campaign"], request["out"]
+np.random.seed(seed)
+obd = OpenBanditDataset(behavior_policy="random", campaign=campaign,
+                        data_path=request["data_path"])
+policy = BernoulliTS(n_actions=obd.n_actions, len_list=obd.len_list, random_state=seed,
+                     is_zozotown_prior=True, campaign=campaign)
+dist = policy.compute_batch_action_dist(n_sim=request["n_sim"])[0]
+truth = float(OpenBanditDataset.calc_on_policy_policy_value_estimate(
+    behavior_policy="bts", campaign=campaign, data_path=request["data_path"]))
+lambdas = [10, 50, 100, 500, 1000, 5000, 10000, np.inf]
+estimators = [DirectMethod(), InverseProbabilityWeighting(),
+              SelfNormalizedInverseProbabilityWeighting(), DoublyRobust(),
+              SelfNormalizedDoublyRobust(), SwitchDoublyRobustTuning(lambdas=lambdas),
+              DoublyRobustWithShrinkageTuning(lambdas=lambdas)]
+out = {"truth": truth, "relative_ee": {e.estimator_name: [] for e in estimators},
+       "values": {e.estimator_name: [] for e in estimators}}
+np.save(folder + "/action_dist.npy", dist)
+np.save(folder + "/action_context.npy", np.asarray(obd.action_context, dtype=np.float64))
+for b in range(request["n_runs"]):
+    feedback = obd.sample_bootstrap_bandit_feedback(random_state=b)
+    model = RegressionModel(n_actions=obd.n_actions, len_list=obd.len_list,
+                            action_context=obd.action_context,
+                            base_model=LogisticRegression(**request["logistic_regression"]))
+    q = model.fit_predict(context=feedback["context"], action=feedback["action"],
+                          reward=feedback["reward"], position=feedback["position"],
+                          pscore=feedback["pscore"], n_folds=request["n_folds"],
+                          random_state=seed)
+    folds = np.zeros(feedback["n_rounds"], dtype=np.int64)
+    split = KFold(n_splits=request["n_folds"], shuffle=True, random_state=seed)
+    for fold, (_, test) in enumerate(split.split(feedback["context"])):
+        folds[test] = fold
+    ope = OffPolicyEvaluation(bandit_feedback=feedback, ope_estimators=estimators)
+    action_dist = np.tile(dist[None], (feedback["n_rounds"], 1, 1))
+    # evaluate_performance_of_estimators(metric="relative-ee") is |value - truth| / truth
+    # of these values (estimating them once instead of twice)
+    values = ope.estimate_policy_values(action_dist=action_dist,
+                                        estimated_rewards_by_reg_model=q)
+    for name in out["values"]:
+        out["relative_ee"][name].append(abs(float(values[name]) - truth) / truth)
+        out["values"][name].append(float(values[name]))
+    np.savez(f"{folder}/run{b}.npz", action=feedback["action"], position=feedback["position"],
+             reward=feedback["reward"], pscore=feedback["pscore"], context=feedback["context"],
+             q=q, folds=folds, n_actions=obd.n_actions)
+    print(f"run {b} done", flush=True)
+json.dump(out, open(folder + "/out.json", "w"))
+"""
+
+
+def run_obp_protocol(
+    data_dir: str | Path,
+    campaign: str,
+    folder: str | Path,
+    *,
+    n_runs: int = PUBLISHED_PROTOCOL["n_runs"],
+    n_sim: int = PUBLISHED_PROTOCOL["n_sim"],
+    python: Path | None = None,
+    timeout: float = 3_600.0,
+) -> dict[str, Any]:
+    """obp 0.5.7's own run of its published OBD benchmark (:data:`PUBLISHED_PROTOCOL`).
+
+    Writes into ``folder``: ``run{b}.npz`` per run (the bootstrap sample's arrays, obp's
+    cross-fitted reward-model output ``q`` and the fold id of each row), the evaluated
+    policy's ``action_dist.npy`` (A, L) and ``action_context.npy``. Returns obp's values and
+    relative errors per estimator and run, the ground truth (BTS click rate) and paths.
+    """
+    python = python or obp_python()
+    if python is None:
+        raise ParetorecError(
+            f"obp is not installed: set {OBP_PYTHON_ENV} to a Python with obp 0.5.7 (PEERS.md)"
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    request = {
+        "campaign": check_choice(campaign, "campaign", CAMPAIGNS),
+        "data_path": str(Path(data_dir)),
+        "out": str(folder),
+        "n_runs": int(n_runs),
+        "n_sim": int(n_sim),
+        "n_folds": PUBLISHED_PROTOCOL["n_folds"],
+        "seed": PUBLISHED_PROTOCOL["seed"],
+        "logistic_regression": PUBLISHED_PROTOCOL["logistic_regression"],
+    }
+    (folder / "request.json").write_text(json.dumps(request))
+    (folder / "protocol.py").write_text(_OBP_PROTOCOL_SCRIPT)
+    done = subprocess.run(
+        [str(python), str(folder / "protocol.py"), str(folder / "request.json")],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise ParetorecError(f"obp protocol run failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads((folder / "out.json").read_text())
+    result["action_dist"] = np.load(folder / "action_dist.npy")
+    result["action_context"] = np.load(folder / "action_context.npy")
+    result["runs"] = [folder / f"run{b}.npz" for b in range(int(n_runs))]
+    return result
