@@ -227,7 +227,12 @@ def open_loop(
 
 
 def wait_until_up(
-    port: int, path: str = "/health", *, host: str = "127.0.0.1", timeout: float = 60.0
+    port: int,
+    path: str = "/health",
+    *,
+    host: str = "127.0.0.1",
+    timeout: float = 60.0,
+    interval: float = 0.05,
 ) -> float:
     """Seconds until ``GET path`` answers 200 (raises after ``timeout``)."""
     import http.client
@@ -244,5 +249,5 @@ def wait_until_up(
             connection.close()
         except OSError:
             pass
-        time.sleep(0.05)
+        time.sleep(interval)
     raise ParetorecError(f"server on {host}:{port} did not answer {path} within {timeout}s")

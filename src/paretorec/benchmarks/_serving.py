@@ -455,7 +455,7 @@ async def _feedback_stream(
     port: int,
     cycle: int,
     kill_after: float,
-    process: subprocess.Popen[bytes],
+    process: Any,  # Popen-like: poll(), send_signal()
     resend: list[dict[str, Any]],
     items: Sequence[Any],
     streams: int,
@@ -535,6 +535,10 @@ def crash_test(
 ) -> dict[str, Any]:
     """``cycles`` x (start, stream /feedback, SIGKILL at a random moment); then the check.
 
+    Each cycle's server is a fresh process forked from a parent that imported the code and
+    loaded the bundle once (:mod:`._forkserver`; a cold start imports for 5-10 s here); the
+    server process opens the feedback store itself and is the one killed.
+
     Unacknowledged events are resent after each restart with the same idempotency key (as a
     client retrying would), and so are ``resend_acked`` already acknowledged ones, so the
     store's de-duplication is exercised across crashes. ``acked_lost``: acknowledged keys
@@ -560,37 +564,48 @@ def crash_test(
     startups = []
     from tqdm import tqdm
 
-    for cycle in tqdm(range(cycles), desc="crash cycles", leave=False):
-        server = Server(bundle, url, log=folder / "crash_server.log").start()
-        startups.append(server.startup_seconds)
-        resend = retry + [
-            acked[k] for k in rng.sample(sorted(acked), min(resend_acked, len(acked)))
-        ]
-        kill_after = rng.uniform(*kill_window)
-        if server.process is None:
-            raise RuntimeError("the server did not start")
-        got, retry, dup = asyncio.run(
-            _feedback_stream(
-                server.port, cycle, kill_after, server.process, resend, items, streams, 100_000
+    from ._forkserver import ForkServer
+
+    with ForkServer(bundle, url, log=folder / "crash_server.log") as forks:
+        for cycle in tqdm(range(cycles), desc="crash cycles", leave=False):
+            server = forks.start()
+            startups.append(server.startup_seconds)
+            resend = retry + [
+                acked[k] for k in rng.sample(sorted(acked), min(resend_acked, len(acked)))
+            ]
+            kill_after = rng.uniform(*kill_window)
+            got, retry, dup = asyncio.run(
+                _feedback_stream(
+                    server.port,
+                    cycle,
+                    kill_after,
+                    server.process,
+                    resend,
+                    items,
+                    streams,
+                    100_000,
+                )
             )
-        )
-        server.kill()
-        reported_duplicates += dup
-        for event in got:
-            acked[event["idempotency_key"]] = event
-    # Replay every acknowledged event against a restarted server: each must be answered as
-    # a duplicate and none stored again (idempotency across crashes, checked end to end).
-    stored_again = answered_duplicate = 0
-    with Server(bundle, url, log=folder / "crash_server.log") as server:
-        events = list(acked.values())
-        for start in range(0, len(events), 500):
-            status, answer = _post(
-                server.port, "/feedback", {"events": events[start : start + 500]}
-            )
-            if status != 200:
-                raise ParetorecError(f"replaying acknowledged events failed: {status} {answer}")
-            stored_again += int(answer["stored"])
-            answered_duplicate += int(answer["duplicates"])
+            server.kill()
+            reported_duplicates += dup
+            for event in got:
+                acked[event["idempotency_key"]] = event
+        # Replay every acknowledged event against a restarted server: each must be answered
+        # as a duplicate and none stored again (idempotency across crashes, end to end).
+        stored_again = answered_duplicate = 0
+        server = forks.start()
+        try:
+            events = list(acked.values())
+            for start in range(0, len(events), 500):
+                status, answer = _post(
+                    server.port, "/feedback", {"events": events[start : start + 500]}
+                )
+                if status != 200:
+                    raise ParetorecError(f"replaying acknowledged events failed: {status} {answer}")
+                stored_again += int(answer["stored"])
+                answered_duplicate += int(answer["duplicates"])
+        finally:
+            server.kill()
     store = FeedbackStore(url)
     try:
         stored = store.events()
