@@ -247,3 +247,27 @@ def test_explanation_fidelity_on_a_user_sample(bundle: Path) -> None:
     result = explanation_fidelity(bundle, n_users=8, seed=0)
     assert result["users"] == 8 and result["checked"] > 0
     assert result["pass_rate"] == result["passed"] / result["checked"] >= 0.9
+
+
+@pytest.mark.slow
+def test_fork_server_serves_and_leaves_no_server_behind(bundle: Path, tmp_path: Path) -> None:
+    """Each forked child serves the bundle on its own port; one still alive when the
+    context exits (an error mid-cycle) is killed and reaped, not left serving."""
+    import os
+
+    from paretorec.benchmarks._forkserver import ForkServer
+    from paretorec.benchmarks._loadgen import wait_until_up
+
+    url = f"sqlite:///{tmp_path / 'fb.sqlite3'}"
+    with ForkServer(bundle, url, log=tmp_path / "fork.log") as forks:
+        first = forks.start()
+        first.kill()
+        assert forks.children == set()
+        second = forks.start()
+        assert second.port != first.port or second.process.pid != first.process.pid
+        wait_until_up(second.port, timeout=5)
+        pid = second.process.pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped (a zombie would still accept signal 0)
+    with pytest.raises(ParetorecError, match="did not answer"):
+        wait_until_up(second.port, timeout=0.3)

@@ -138,6 +138,7 @@ class ForkServer:
         self.log = Path(log) if log else None
         self.process: subprocess.Popen[str] | None = None
         self.startup_seconds = float("nan")
+        self.children: set[int] = set()  # forked servers not reaped yet
 
     def __enter__(self) -> ForkServer:
         env = {
@@ -202,6 +203,7 @@ class ForkServer:
         if not answer.isdigit():
             raise ParetorecError(f"the fork server answered {answer!r}")
         server = ForkedServer(self, port, int(answer), float("nan"))
+        self.children.add(server.process.pid)
         try:
             wait_until_up(port, timeout=timeout, interval=0.01)
         except BaseException:
@@ -213,10 +215,16 @@ class ForkServer:
     def reap(self, pid: int) -> None:
         if self._ask(f"wait {pid}") != "done":
             raise ParetorecError(f"the fork server could not reap {pid}")
+        self.children.discard(pid)
 
     def close(self) -> None:
         if self.process is None:
             return
+        for pid in list(self.children):  # left alive by an error: never leave a server up
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ParetorecError, OSError):
+                self.reap(pid)
         if self.process.stdin is not None:
             self.process.stdin.close()
         try:
