@@ -33,8 +33,11 @@ class StallingServer:
     """HTTP/1.1 keep-alive server answering one request at a time; request ``stall_at``
     takes ``stall`` seconds (everything due meanwhile queues behind it)."""
 
-    def __init__(self, stall_at: int, stall: float, service: float = 0.0) -> None:
+    def __init__(
+        self, stall_at: int, stall: float, service: float = 0.0, keep_alive: float | None = None
+    ) -> None:
         self.stall_at, self.stall, self.service = stall_at, stall, service
+        self.keep_alive = keep_alive  # close a connection idle this long (as uvicorn does)
         self.seen = 0
         self.port = 0
         self.ready = threading.Event()
@@ -45,7 +48,16 @@ class StallingServer:
         lock = self.lock
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                if self.keep_alive is None:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                else:
+                    try:
+                        head = await asyncio.wait_for(
+                            reader.readuntil(b"\r\n\r\n"), self.keep_alive
+                        )
+                    except asyncio.TimeoutError:
+                        writer.close()
+                        return
                 length = next(
                     (int(line.split(b":")[1]) for line in head.split(b"\r\n")
                      if line.lower().startswith(b"content-length")),
@@ -104,6 +116,24 @@ def test_open_loop_counts_a_stall_in_every_request_due_during_it() -> None:
     assert 0.9 < result.duration <= result.wall_seconds + 0.5
     metrics = result.metrics()
     assert metrics["requests"] == n and metrics["errors"] == 0 and metrics["p50_ms"] > 0
+
+
+def test_open_loop_does_not_reuse_connections_the_server_may_have_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server closes keep-alive connections idle for 0.15 s; requests 0.3 s apart would
+    each find their idle connection closed (an error a real client retries) unless the
+    generator drops connections idle longer than ``IDLE_SECONDS``."""
+    from paretorec.benchmarks import _loadgen
+
+    requests = [http_request("GET", "/health") for _ in range(4)]
+    with StallingServer(stall_at=0, stall=0.0, keep_alive=0.15) as server:
+        monkeypatch.setattr(_loadgen, "IDLE_SECONDS", 1000.0)
+        stale = open_loop(server.port, requests, 1 / 0.3)
+        monkeypatch.setattr(_loadgen, "IDLE_SECONDS", 0.05)
+        fresh = open_loop(server.port, requests, 1 / 0.3)
+    assert stale.n_errors >= 1  # the failure the check prevents is real
+    assert fresh.n_errors == 0 and fresh.n_requests == 4
 
 
 def test_open_loop_counts_refused_connections_as_errors() -> None:
@@ -217,3 +247,27 @@ def test_explanation_fidelity_on_a_user_sample(bundle: Path) -> None:
     result = explanation_fidelity(bundle, n_users=8, seed=0)
     assert result["users"] == 8 and result["checked"] > 0
     assert result["pass_rate"] == result["passed"] / result["checked"] >= 0.9
+
+
+@pytest.mark.slow
+def test_fork_server_serves_and_leaves_no_server_behind(bundle: Path, tmp_path: Path) -> None:
+    """Each forked child serves the bundle on its own port; one still alive when the
+    context exits (an error mid-cycle) is killed and reaped, not left serving."""
+    import os
+
+    from paretorec.benchmarks._forkserver import ForkServer
+    from paretorec.benchmarks._loadgen import wait_until_up
+
+    url = f"sqlite:///{tmp_path / 'fb.sqlite3'}"
+    with ForkServer(bundle, url, log=tmp_path / "fork.log") as forks:
+        first = forks.start()
+        first.kill()
+        assert forks.children == set()
+        second = forks.start()
+        assert second.port != first.port or second.process.pid != first.process.pid
+        wait_until_up(second.port, timeout=5)
+        pid = second.process.pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped (a zombie would still accept signal 0)
+    with pytest.raises(ParetorecError, match="did not answer"):
+        wait_until_up(second.port, timeout=0.3)

@@ -64,7 +64,9 @@ RANKER: dict[str, Any] = {
     "tasks": [{"name": "engage", "kind": "binary"}],
     "model": {"architecture": "mmoe", "embedding_dim": 16, "tower_units": [16]},
     "strategy": {"name": "fixed"},
-    "trainer": {"epochs": 3, "batch_size": 4096, "patience": 1, "seed": 0, "progress": False},
+    # one epoch (engage AUC 0.87 on test): the ranker's quality does not change the serving
+    # cost, and the bundle is the same with and without --quick, so one build serves both
+    "trainer": {"epochs": 1, "batch_size": 4096, "patience": 1, "seed": 0, "progress": False},
 }
 FUSION_WEIGHTS = (
     {"candidate": 1.0},
@@ -123,7 +125,7 @@ def build_bundle(
 
     console = console or Console()
     target = Path(directory)
-    ranker = {**RANKER, "trainer": {**RANKER["trainer"], "epochs": 1 if quick else 3}}
+    ranker = RANKER  # the same bundle with and without quick (see RANKER)
     recipe = {
         "dataset": "movielens-1m",
         "ease": EASE,
@@ -455,7 +457,7 @@ async def _feedback_stream(
     port: int,
     cycle: int,
     kill_after: float,
-    process: subprocess.Popen[bytes],
+    process: Any,  # Popen-like: poll(), send_signal()
     resend: list[dict[str, Any]],
     items: Sequence[Any],
     streams: int,
@@ -535,6 +537,10 @@ def crash_test(
 ) -> dict[str, Any]:
     """``cycles`` x (start, stream /feedback, SIGKILL at a random moment); then the check.
 
+    Each cycle's server is a fresh process forked from a parent that imported the code and
+    loaded the bundle once (:mod:`._forkserver`; a cold start imports for 5-10 s here); the
+    server process opens the feedback store itself and is the one killed.
+
     Unacknowledged events are resent after each restart with the same idempotency key (as a
     client retrying would), and so are ``resend_acked`` already acknowledged ones, so the
     store's de-duplication is exercised across crashes. ``acked_lost``: acknowledged keys
@@ -560,37 +566,48 @@ def crash_test(
     startups = []
     from tqdm import tqdm
 
-    for cycle in tqdm(range(cycles), desc="crash cycles", leave=False):
-        server = Server(bundle, url, log=folder / "crash_server.log").start()
-        startups.append(server.startup_seconds)
-        resend = retry + [
-            acked[k] for k in rng.sample(sorted(acked), min(resend_acked, len(acked)))
-        ]
-        kill_after = rng.uniform(*kill_window)
-        if server.process is None:
-            raise RuntimeError("the server did not start")
-        got, retry, dup = asyncio.run(
-            _feedback_stream(
-                server.port, cycle, kill_after, server.process, resend, items, streams, 100_000
+    from ._forkserver import ForkServer
+
+    with ForkServer(bundle, url, log=folder / "crash_server.log") as forks:
+        for cycle in tqdm(range(cycles), desc="crash cycles", leave=False):
+            server = forks.start()
+            startups.append(server.startup_seconds)
+            resend = retry + [
+                acked[k] for k in rng.sample(sorted(acked), min(resend_acked, len(acked)))
+            ]
+            kill_after = rng.uniform(*kill_window)
+            got, retry, dup = asyncio.run(
+                _feedback_stream(
+                    server.port,
+                    cycle,
+                    kill_after,
+                    server.process,
+                    resend,
+                    items,
+                    streams,
+                    100_000,
+                )
             )
-        )
-        server.kill()
-        reported_duplicates += dup
-        for event in got:
-            acked[event["idempotency_key"]] = event
-    # Replay every acknowledged event against a restarted server: each must be answered as
-    # a duplicate and none stored again (idempotency across crashes, checked end to end).
-    stored_again = answered_duplicate = 0
-    with Server(bundle, url, log=folder / "crash_server.log") as server:
-        events = list(acked.values())
-        for start in range(0, len(events), 500):
-            status, answer = _post(
-                server.port, "/feedback", {"events": events[start : start + 500]}
-            )
-            if status != 200:
-                raise ParetorecError(f"replaying acknowledged events failed: {status} {answer}")
-            stored_again += int(answer["stored"])
-            answered_duplicate += int(answer["duplicates"])
+            server.kill()
+            reported_duplicates += dup
+            for event in got:
+                acked[event["idempotency_key"]] = event
+        # Replay every acknowledged event against a restarted server: each must be answered
+        # as a duplicate and none stored again (idempotency across crashes, end to end).
+        stored_again = answered_duplicate = 0
+        server = forks.start()
+        try:
+            events = list(acked.values())
+            for start in range(0, len(events), 500):
+                status, answer = _post(
+                    server.port, "/feedback", {"events": events[start : start + 500]}
+                )
+                if status != 200:
+                    raise ParetorecError(f"replaying acknowledged events failed: {status} {answer}")
+                stored_again += int(answer["stored"])
+                answered_duplicate += int(answer["duplicates"])
+        finally:
+            server.kill()
     store = FeedbackStore(url)
     try:
         stored = store.events()
@@ -756,24 +773,36 @@ def run(
     console = Console()
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    cycles = crash_cycles if crash_cycles is not None else (5 if quick else 200)
+    cycles = crash_cycles if crash_cycles is not None else (20 if quick else 200)
+    phases: dict[str, float] = {}
+    run_started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def phase(name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            phases[name] = round(time.perf_counter() - started, 1)
+
     settings: dict[str, Any] = {
         "load_seconds": 10 if quick else 60,
-        "rate_step_seconds": 3 if quick else 15,
+        "rate_step_seconds": 3 if quick else 10,
         "rates": (100, 200, 400) if quick else (100, 150, 200, 250, 300, 400, 500, 600, 800, 1000),
         "reloads": 3 if quick else 10,
         "reload_seconds": 8 if quick else 40,
         "fuzz_examples": 10 if quick else 100,
-        "fuzz_seconds": 60 if quick else 600,
+        "fuzz_seconds": 60 if quick else 240,
         "fidelity_users": 30 if quick else 300,
     }
     from ..serving import load_bundle
 
-    path = (
-        Path(bundle)
-        if bundle
-        else build_bundle(work / "bundle", data_dir=data_dir, quick=quick, console=console)
-    )
+    with phase("bundle"):
+        path = (
+            Path(bundle)
+            if bundle
+            else build_bundle(work / "bundle", data_dir=data_dir, quick=quick, console=console)
+        )
     loaded = load_bundle(path)
     users = [_plain(u) for u in loaded.user_ids]
     point = served_point(loaded)
@@ -782,30 +811,36 @@ def run(
     console.print(f"serving point {point}: {policy.describe()}")
     rows: list[dict[str, Any]] = []
     feedback_db = work / "load_feedback.sqlite3"
-    with Server(path, f"sqlite:///{feedback_db.resolve()}", log=work / "server.log") as server:
+    server_cm = Server(path, f"sqlite:///{feedback_db.resolve()}", log=work / "server.log")
+    with phase("server_start"):
+        server = server_cm.start()
+    try:
         console.print(f"server up on 127.0.0.1:{server.port} in {server.startup_seconds:.1f}s")
-        load_test(server.port, users, point, 50, 4, seed=99)  # warm-up
-        drain(server.port, users, point)
-        main = load_test(server.port, users, point, RATE, settings["load_seconds"])
+        with phase("load_100rps"):
+            load_test(server.port, users, point, 50, 4, seed=99)  # warm-up
+            drain(server.port, users, point)
+            main = load_test(server.port, users, point, RATE, settings["load_seconds"])
         rows.append({"name": f"open loop {RATE:g}/s", "metrics": main.metrics()})
         console.print(f"  {RATE:g} req/s for {settings['load_seconds']}s: {main.metrics()}")
-        best, steps = rate_search(
-            server.port,
-            users,
-            point,
-            rates=settings["rates"],
-            seconds=settings["rate_step_seconds"],
-            console=console,
-        )
+        with phase("rate_search"):
+            best, steps = rate_search(
+                server.port,
+                users,
+                point,
+                rates=settings["rates"],
+                seconds=settings["rate_step_seconds"],
+                console=console,
+            )
         rows.extend(steps)
-        drain(server.port, users, point)
-        reload_result, reloads = reload_test(
-            server.port,
-            users,
-            point,
-            reloads=settings["reloads"],
-            seconds=settings["reload_seconds"],
-        )
+        with phase("hot_reload"):
+            drain(server.port, users, point)
+            reload_result, reloads = reload_test(
+                server.port,
+                users,
+                point,
+                reloads=settings["reloads"],
+                seconds=settings["reload_seconds"],
+            )
         failed_reloads = sum(1 for r in reloads if r["status"] != 200)
         reload_metrics = {
             **reload_result.metrics(),
@@ -815,19 +850,27 @@ def run(
         }
         rows.append({"name": "hot reload", "metrics": reload_metrics})
         console.print(f"  reloads: {reloads}")
-        fuzz = fuzz_test(
-            server.port,
-            work,
-            max_examples=settings["fuzz_examples"],
-            max_seconds=settings["fuzz_seconds"],
-        )
+        with phase("fuzz"):
+            fuzz = fuzz_test(
+                server.port,
+                work,
+                max_examples=settings["fuzz_examples"],
+                max_seconds=settings["fuzz_seconds"],
+            )
         rows.append({"name": "fuzz", "metrics": fuzz})
         console.print(f"  fuzz: {fuzz}")
-    crash = crash_test(path, work, cycles=cycles, console=console)
+    finally:
+        server.stop()
+    with phase("crash"):
+        crash = crash_test(path, work, cycles=cycles, console=console)
     rows.append({"name": "crash safety", "metrics": crash})
     console.print(f"  crash: {crash}")
-    fidelity = explanation_fidelity(path, n_users=settings["fidelity_users"], point=point)
+    with phase("fidelity"):
+        fidelity = explanation_fidelity(path, n_users=settings["fidelity_users"], point=point)
     rows.append({"name": "explanation fidelity", "metrics": fidelity})
+    phases["total"] = round(time.perf_counter() - run_started, 1)
+    phases["total_without_bundle"] = round(phases["total"] - phases["bundle"], 1)
+    console.print(f"  phase seconds: {phases}")
     summary = {
         "p99_ms_at_100rps": round(main.percentile_ms(99), 3),
         "p50_ms_at_100rps": round(main.percentile_ms(50), 3),
@@ -847,8 +890,12 @@ def run(
         "ranker": "MMoE over the engage task (observed vs sampled unobserved pairs), fused "
         "with the candidate score",
         "served_point": {"id": point, "policy": policy.describe()},
-        "server": "uvicorn, 1 worker, torch/BLAS threads 1, SQLite feedback store (WAL, "
-        "synchronous=FULL), all on 127.0.0.1",
+        "server": f"uvicorn, 1 worker ({_uvicorn_stack()}), torch/BLAS threads 1, SQLite "
+        "feedback store (WAL, synchronous=FULL), all on 127.0.0.1; a plain /recommend is "
+        "computed on the event loop, explained ones on the thread pool",
+        "machine": f"{os.cpu_count()} CPU cores shared by the server and the load generator "
+        "(one process each, plus the fork server during the crash loop): the client's CPU "
+        "time is taken from the server's",
         "load": "open-loop asyncio HTTP/1.1 client (keep-alive), request i due at i/rate; "
         "latency from the due time (no coordinated omission); known users drawn uniformly",
         "rate_search": f"rates {list(settings['rates'])} for {settings['rate_step_seconds']}s "
@@ -856,10 +903,14 @@ def run(
         "reload": f"{settings['reloads']} POST /admin/reload during {settings['reload_seconds']}s "
         "at 100 requests/s",
         "crash": f"{cycles} cycles: start, 4 concurrent /feedback streams, SIGKILL at a uniform "
-        "random moment, restart; unacknowledged and 3 acknowledged events resent each cycle",
+        "random moment, restart; unacknowledged and 3 acknowledged events resent each cycle. "
+        "Each cycle's server is a fresh process forked from a parent that imported the code "
+        "and loaded the bundle once (a cold start imports for 5-10 s); the child opens the "
+        "store itself (WAL recovery included) and is the process killed",
         "fuzz": f"schemathesis {settings['fuzz_examples']} examples per operation, "
         f"<= {settings['fuzz_seconds']}s, with the admin token",
         "settings": settings,
+        "phase_seconds": phases,
         "quick": quick,
         "machine_note": "server and load generator share this machine; timings taken while "
         "other work runs are not headline figures",
@@ -874,6 +925,15 @@ def run(
     target = write_result(result, output_dir)
     console.print(f"wrote {target}")
     return result
+
+
+def _uvicorn_stack() -> str:
+    """The event loop and HTTP parser uvicorn's ``auto`` picks here."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"loop {loop}, http {http}"
 
 
 @contextlib.contextmanager

@@ -194,7 +194,8 @@ def model_metrics(
 def forward_all(model: MultiTaskModel, batch: Batch, batch_size: int) -> dict[str, Tensor]:
     """Raw outputs of ``model`` over every row of ``batch`` (evaluation mode, in chunks)."""
     was_training = model.training
-    model.eval()
+    if was_training:  # train() walks every submodule: skip it when already evaluating
+        model.eval()
     try:
         parts: dict[str, list[Tensor]] = {}
         for start in range(0, len(batch), batch_size):
@@ -205,7 +206,8 @@ def forward_all(model: MultiTaskModel, batch: Batch, batch_size: int) -> dict[st
             return {key: value[:0] for key, value in model(batch.slice(0, 1)).items()}
         return {key: torch.cat(values) for key, values in parts.items()}
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
 
 # --------------------------------------------------------------------------- history
