@@ -318,6 +318,7 @@ def run(
     summary: dict[str, Any] = {
         "ann_recall_at_100": min(case["recall_at_100"] for case in ann.values()),
         "ann_p99_ms_single_user": max(case["p99_ms_single_user"] for case in ann.values()),
+        "ann_p99_cpu_ms_single_user": max(case["p99_cpu_ms_single_user"] for case in ann.values()),
         "ann_peak_memory_gb": max(case["peak_memory_gb"] for case in ann.values()),
         "ann_build_seconds_largest_dim": ann[largest]["build_seconds"],
         "ann_n_items": n_items,
