@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -33,7 +34,12 @@ def test_flat_index_is_exact() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "params"), [("ivf", {"nlist": 100, "nprobe": 20}), ("hnsw", {"ef_search": 400})]
+    ("kind", "params"),
+    [
+        ("ivf", {"nlist": 100, "nprobe": 20}),
+        ("ivf_sq8", {"nlist": 100, "nprobe": 20}),
+        ("hnsw", {"ef_search": 400}),
+    ],
 )
 def test_approximate_indexes_recall_the_exact_top_k(kind: str, params: dict[str, int]) -> None:
     items = clustered(10_000, 16)
@@ -42,6 +48,30 @@ def test_approximate_indexes_recall_the_exact_top_k(kind: str, params: dict[str,
     assert index.built_kind_ == kind
     found, _ = index.search(queries, 100)
     assert recall_at_k(found, exact_top_k(queries, items, 100)) >= 0.9
+
+
+def test_auto_uses_quantised_ivf_with_exact_scores_above_flat_below() -> None:
+    items = clustered(3_000, 16)
+    queries = clustered(20, 16, seed=4)
+    index = ANNIndex("auto", flat_below=2_000).build(items)
+    assert index.built_kind_ == "ivf_sq8"
+    assert index.nlist_ == 3_000 // 39  # 4 sqrt(n) cells, at most n / 39
+    assert index.set_nprobe(index.nlist_) is index  # every cell: only the codes approximate
+    found, scores = index.search(queries, 10)
+    assert recall_at_k(found, exact_top_k(queries, items, 10)) >= 0.99
+    # the re-rank returns exact inner products, not the codes' approximations
+    np.testing.assert_allclose(
+        scores, np.take_along_axis(queries @ items.T, found, axis=1), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_exact_top_k_matches_a_full_sort_across_blocks() -> None:
+    rng = np.random.default_rng(5)
+    items = rng.normal(size=(70_000, 4)).astype(np.float32)  # two item blocks
+    queries = rng.normal(size=(300, 4)).astype(np.float32)  # two query blocks
+    expected = np.argsort(-(queries @ items.T), axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(exact_top_k(queries, items, 7), expected)
+    assert exact_top_k(queries[:2], items[:5], 7).shape == (2, 5)
 
 
 def test_seen_items_are_excluded() -> None:
@@ -59,10 +89,11 @@ def test_seen_items_are_excluded() -> None:
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     items = clustered(5_000, 16)
     queries = clustered(20, 16, seed=3)
-    index = ANNIndex("ivf", flat_below=1, nlist=32, nprobe=4).build(items)
+    index = ANNIndex("ivf_sq8", flat_below=1, nlist=32).build(items).set_nprobe(4)
     index.save(tmp_path / "ann")
     loaded = ANNIndex.load(tmp_path / "ann")
-    assert loaded.built_kind_ == "ivf" and loaded.index_.nprobe == 4
+    assert loaded.built_kind_ == "ivf_sq8" and (loaded.nlist_, loaded.nprobe) == (32, 4)
+    assert faiss.extract_index_ivf(loaded.index_).nprobe == 4
     np.testing.assert_array_equal(loaded.search(queries, 10)[0], index.search(queries, 10)[0])
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [
         "config.json",
@@ -104,6 +135,8 @@ def test_models_past_their_size_limit_point_to_ann() -> None:
         (lambda: ANNIndex("lsh"), r"kind must be one of .*; got 'lsh'"),
         (lambda: ANNIndex(metric="l2"), r"metric must be one of .*; got 'l2'"),
         (lambda: ANNIndex(nlist=0), r"nlist must be a positive int, got 0"),
+        (lambda: ANNIndex(refine_factor=0), r"refine_factor must be a positive int, got 0"),
+        (lambda: ANNIndex().set_nprobe(-1), r"nprobe must be a positive int, got -1"),
         (lambda: ANNIndex().build(np.zeros((0, 4))), r"item_vectors must be a non-empty 2-D"),
         (
             lambda: ANNIndex().build(np.full((3, 2), np.nan)),
