@@ -370,6 +370,7 @@ def plot_simulation(result: Mapping[str, Any], path: str | Path) -> Path:
     run = result["runs"][0]
     cfg = result["config"]
     figure, axis = plt.subplots(figsize=(6.5, 3.6))
+    settled: list[float] = [float(run["bandit"]["oracle_value"])]
     for label, curve in (
         (f"A: {cfg['arm_a']}", run["ab"]["curve_a"]),
         (f"B: {cfg['arm_b']}", run["ab"]["curve_b"]),
@@ -377,6 +378,10 @@ def plot_simulation(result: Mapping[str, Any], path: str | Path) -> Path:
     ):
         xs, ys = zip(*curve, strict=True)
         axis.plot(xs, ys, label=label)
+        settled.extend(y for x, y in zip(xs, ys, strict=True) if x >= 0.1 * max(xs))
+    # the first rounds' running means swing from 0 to 1: scale the axis to the settled part
+    # (the early swing runs off the top, its start still visible)
+    axis.set_ylim(0.0, 1.6 * max(settled))
     axis.axhline(
         run["bandit"]["oracle_value"],
         color="grey",
