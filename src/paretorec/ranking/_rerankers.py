@@ -222,6 +222,15 @@ def _masked_argmax(values: FloatArray, available: NDArray[np.bool_]) -> IntArray
     return np.argmax(np.where(available, values, -np.inf), axis=1)
 
 
+def _argmax_unchosen(score: FloatArray, chosen: IntArray) -> IntArray:
+    """:func:`_masked_argmax` of a scratch ``score`` (overwritten) whose unavailable columns
+    are the positions ``chosen`` so far: ``-inf`` is written only there (``step`` entries
+    per row) instead of building a masked copy of the whole array."""
+    if chosen.shape[1]:
+        np.put_along_axis(score, chosen, -np.inf, axis=1)
+    return np.argmax(score, axis=1)
+
+
 class Exposure:
     """Running count of how often each item has been placed, shared by every user.
 
@@ -236,7 +245,9 @@ class Exposure:
         self.penalty = penalty
 
     def __call__(self, item_codes: IntArray) -> FloatArray:
-        return self.scale * np.log1p(self.counts[item_codes])
+        # log1p over the catalogue, then one gather: the same values as log1p of the
+        # gathered counts, without a transcendental per candidate
+        return self.scale * np.log1p(self.counts)[item_codes]
 
     def add(self, items: IntArray) -> None:
         np.add.at(self.counts, items, 1.0)
@@ -252,19 +263,22 @@ def _mmr_block(
     codes: IntArray | None = None,
     exposure: Exposure | None = None,
 ) -> IntArray:
-    n_users, width = relevance.shape
+    n_users = relevance.shape[0]
     rows = np.arange(n_users)
-    available = np.ones((n_users, width), dtype=np.bool_)
     out = np.empty((n_users, k), dtype=np.int64)
     base = lam * relevance
     redundancy: FloatArray | None = None
     for step in range(k):
+        # ``score`` is a fresh array from step 1 on (or with the exposure penalty); at
+        # step 0 without it, nothing is chosen yet and ``base`` is only read
         score = base if redundancy is None else base - (1.0 - lam) * redundancy
         if exposure is not None and codes is not None:
-            score = score - exposure(codes)
-        pos = _masked_argmax(score, available)
+            if redundancy is None:
+                score = score - exposure(codes)
+            else:
+                score -= exposure(codes)
+        pos = _argmax_unchosen(score, out[:, :step])
         out[:, step] = pos
-        available[rows, pos] = False
         if exposure is not None and codes is not None:
             exposure.add(codes[rows, pos])
         if step == k - 1:
@@ -283,14 +297,12 @@ def _mmr_block(
 
 def _greedy_block(relevance: FloatArray, codes: IntArray, k: int, exposure: Exposure) -> IntArray:
     """Top-k by relevance minus the running exposure penalty, position by position."""
-    n_users, width = relevance.shape
+    n_users = relevance.shape[0]
     rows = np.arange(n_users)
-    available = np.ones((n_users, width), dtype=np.bool_)
     out = np.empty((n_users, k), dtype=np.int64)
     for step in range(k):
-        pos = _masked_argmax(relevance - exposure(codes), available)
+        pos = _argmax_unchosen(relevance - exposure(codes), out[:, :step])
         out[:, step] = pos
-        available[rows, pos] = False
         exposure.add(codes[rows, pos])
     return out
 
