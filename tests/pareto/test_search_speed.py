@@ -9,13 +9,16 @@ functions.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from paretorec import ParetorecError
 from paretorec.evaluation import _metrics as M
-from paretorec.pareto import PolicyEvaluator
+from paretorec.pareto import Constraint, PolicyEvaluator, SearchSpace
+from paretorec.pareto._search import open_storage
 from paretorec.ranking import CandidateSet, ItemContext, Policy, apply_policy
 
 N_USERS, N_ITEMS, WIDTH, K = 40, 60, 25, 5
@@ -120,3 +123,65 @@ def test_score_lists_checks_rows_and_codes() -> None:
         evaluator.score_lists(np.zeros((3, K), dtype=np.int64))
     with pytest.raises(ParetorecError, match="item code 99"):
         evaluator.score_lists(np.full((N_USERS, K), 99, dtype=np.int64))
+
+
+def test_journal_storage_writes_a_trial_in_few_appends_and_replays_in_plain_optuna(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default storage holds a trial's parameters and attributes back until its state
+    changes: the same search, the same log lines, far fewer locked appends."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from paretorec.pareto import run_search
+    from paretorec.pareto._search import JournalFile
+
+    from .test_search import tiny_evaluator
+
+    appends: list[int] = []
+    original = JournalFile.append_logs
+
+    def counted(self: JournalFile, logs: list[dict]) -> None:
+        appends.append(len(logs))
+        original(self, logs)
+
+    monkeypatch.setattr(JournalFile, "append_logs", counted)
+    evaluator = tiny_evaluator()
+    path = tmp_path / "study.journal"
+    constraints = [Constraint("ndcg", min=0.9, relative=True)]
+    stored = run_search(
+        evaluator,
+        SearchSpace(k=5),
+        n_trials=25,
+        storage=path,
+        constraints=constraints,
+        population_size=8,
+        progress=False,
+    )
+    in_memory = run_search(
+        evaluator,
+        SearchSpace(k=5),
+        n_trials=25,
+        constraints=constraints,
+        population_size=8,
+        progress=False,
+    )
+    np.testing.assert_array_equal(stored.values, in_memory.values)
+    assert stored.policies == in_memory.policies
+    np.testing.assert_array_equal(stored.feasible, in_memory.feasible)
+    lines = sum(1 for _ in path.open())
+    assert sum(appends) == lines  # every log written once
+    assert len(appends) <= 3 * 24 + 40, (len(appends), lines)  # was one append per line
+    assert lines > 10 * 24
+
+    plain = optuna.load_study(
+        study_name="paretorec",
+        storage=optuna.storages.JournalStorage(JournalFileBackend(str(path))),
+    )
+    ours = optuna.load_study(study_name="paretorec", storage=open_storage(path))
+    for theirs, mine in zip(plain.trials, ours.trials, strict=True):
+        assert theirs.state == mine.state == optuna.trial.TrialState.COMPLETE
+        assert theirs.params == mine.params and len(mine.params) >= 8
+        assert theirs.user_attrs == mine.user_attrs and "policy" in mine.user_attrs
+        assert theirs.system_attrs == mine.system_attrs
+        assert theirs.values == mine.values
