@@ -2,7 +2,8 @@
 
 A Pareto search evaluates thousands of policies on the same candidates, so the evaluator
 and the fusion keep what does not change between policies (per-source min-max scaling,
-source checks, the binary relevance matrix, the unit item vectors for ILD). These tests pin
+source checks, the candidates' similarity cube, the binary relevance matrix, the unit item
+vectors for ILD). These tests pin
 that the kept values give exactly the figures of a fresh computation through the public
 functions.
 """
@@ -20,6 +21,7 @@ from paretorec.evaluation import _metrics as M
 from paretorec.pareto import Constraint, PolicyEvaluator, SearchSpace
 from paretorec.pareto._search import open_storage
 from paretorec.ranking import CandidateSet, ItemContext, Policy, apply_policy
+from paretorec.ranking._rerankers import _CUBE_CACHE
 
 N_USERS, N_ITEMS, WIDTH, K = 40, 60, 25, 5
 
@@ -81,6 +83,7 @@ def test_repeated_evaluations_equal_a_fresh_computation(params: dict) -> None:
     )
     for warm in POLICIES:  # every cache filled by other policies first
         evaluator.evaluate(Policy(k=K, **warm))
+    assert _CUBE_CACHE[candidates][1] is not None  # MMR / DPP read the kept cube
     policy = Policy(k=K, **params)
     got = evaluator.evaluate(policy)
 
