@@ -188,3 +188,41 @@ def test_journal_storage_writes_a_trial_in_few_appends_and_replays_in_plain_optu
         assert theirs.user_attrs == mine.user_attrs and "policy" in mine.user_attrs
         assert theirs.system_attrs == mine.system_attrs
         assert theirs.values == mine.values
+
+
+def test_held_back_logs_read_back_leave_the_same_study_as_a_plain_replay(tmp_path: Path) -> None:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from paretorec.pareto._search import BatchedJournalStorage, JournalFile
+
+    path = tmp_path / "study.journal"
+    storage = BatchedJournalStorage(JournalFile(path))
+    study = optuna.create_study(
+        study_name="s",
+        storage=storage,
+        directions=["maximize", "minimize"],
+        sampler=optuna.samplers.NSGAIISampler(seed=0, population_size=4),
+    )
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        trial.set_user_attr("pair", [x, kind])
+        return x, (1.0 - x) ** 2 + (kind == "b")
+
+    study.optimize(objective, n_trials=12)
+    assert not storage._held and not storage._echo  # all written, all read back
+    plain = optuna.load_study(
+        study_name="s", storage=optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    )
+    mine = storage.get_all_trials(study._study_id)
+    assert len(mine) == len(plain.trials) == 12
+    for theirs, ours in zip(plain.trials, mine, strict=True):
+        assert (theirs.params, theirs.user_attrs, theirs.system_attrs, theirs.values) == (
+            ours.params,
+            ours.user_attrs,
+            ours.system_attrs,
+            ours.values,
+        )
+        assert theirs.distributions == ours.distributions and theirs.state == ours.state

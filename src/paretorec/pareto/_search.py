@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -554,6 +555,10 @@ def sync_storage(storage: Any) -> None:
         backend.sync()
 
 
+#: What identifies a held-back log read back from the file (with its order).
+_ECHO_KEYS = ("op_code", "worker_id", "trial_id")
+
+
 class BatchedJournalStorage(JournalStorage):
     """Optuna's :class:`~optuna.storages.JournalStorage`, writing a trial's own details
     with its next state change instead of one append each.
@@ -567,7 +572,8 @@ class BatchedJournalStorage(JournalStorage):
     completion, the next claim, a study attribute, ...) is appended together with them, in
     their original order, in one locked write. The file holds the same logs in the same
     order per trial, so any Optuna reader (other workers, ``optuna`` tools, a resumed run)
-    replays the same study.
+    replays the same study. Read back from the file, this process's held-back logs are
+    counted but not applied a second time.
 
     What other processes see: a running trial's parameters and attributes appear when it
     finishes (Optuna's samplers read finished trials only). A worker killed mid-trial
@@ -585,12 +591,30 @@ class BatchedJournalStorage(JournalStorage):
 
     def __init__(self, backend: BaseJournalBackend) -> None:
         self._held: list[dict[str, Any]] = []
+        #: held-back logs written to the file and not yet read back (already applied)
+        self._echo: deque[dict[str, Any]] = deque()
         super().__init__(backend)
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
         state["_held"] = []  # held-back logs belong to this process's running trials
+        state["_echo"] = deque()
         return state
+
+    def _sync_with_backend(self) -> None:
+        """Apply the logs appended since the last read, except this process's held-back
+        logs coming back from the file: those took effect when they were held back (they
+        are still counted as read)."""
+        replay = self._replay_result
+        echo = self._echo
+        for log in self._backend.read_logs(replay.log_number_read):
+            head = echo[0] if echo else None
+            if head is not None and all(log.get(key) == head[key] for key in _ECHO_KEYS):
+                echo.popleft()  # this process's held-back logs come back in their order
+                if log == head:  # applied when held back (a value JSON changed: re-applied)
+                    replay.log_number_read += 1
+                    continue
+            replay.apply_logs([log])
 
     def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
         # called by JournalStorage with its thread lock held, followed by a sync
@@ -604,6 +628,7 @@ class BatchedJournalStorage(JournalStorage):
             self._held.append(log)
             return
         logs = [*self._held, log]
+        self._echo.extend(self._held)
         self._held = []
         self._backend.append_logs(logs)
 
@@ -612,6 +637,7 @@ class BatchedJournalStorage(JournalStorage):
         with self._thread_lock:
             if self._held:
                 logs, self._held = self._held, []
+                self._echo.extend(logs)
                 self._backend.append_logs(logs)
                 self._sync_with_backend()
 

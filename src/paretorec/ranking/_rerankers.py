@@ -301,9 +301,10 @@ class Exposure:
         self.penalty = penalty
 
     def __call__(self, item_codes: IntArray) -> FloatArray:
-        # log1p over the catalogue, then one gather: the same values as log1p of the
-        # gathered counts, without a transcendental per candidate
-        return self.scale * np.log1p(self.counts)[item_codes]
+        # the penalty over the catalogue, then one gather: the same values as the penalty
+        # of the gathered counts, without a transcendental per candidate
+        penalty: FloatArray = (self.scale * np.log1p(self.counts))[item_codes]
+        return penalty
 
     def add(self, items: IntArray) -> None:
         np.add.at(self.counts, items, 1.0)
