@@ -528,8 +528,14 @@ def intra_list_diversity(ranked: ArrayLike, item_vectors: Any) -> FloatArray:
     ``ILD_BATCH_USERS`` users instead of a k x k Gram matrix per user.
     """
     units, unit_sq_norm = _normalised_rows(item_vectors)
+    return _intra_list_diversity(_check_ranked(ranked, n_items=units.shape[0]), units, unit_sq_norm)
+
+
+def _intra_list_diversity(ranked_arr: IntArray, units: Any, unit_sq_norm: FloatArray) -> FloatArray:
+    """:func:`intra_list_diversity` of checked lists, with the unit rows of the item vectors
+    (and their squared norms) given: a caller scoring many lists against the same vectors
+    normalises them once."""
     n_items = units.shape[0]
-    ranked_arr = _check_ranked(ranked, n_items=n_items)
     n_users = ranked_arr.shape[0]
     filled = ranked_arr != EMPTY_SLOT
     n_listed = filled.sum(axis=1)

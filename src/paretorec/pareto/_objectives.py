@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,18 @@ class PolicyEvaluator:
                 f"{len(self.candidates.users)} users"
             )
 
+    @cached_property
+    def _relevance(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The binary canonical relevance matrix and the relevant count per user, built
+        once (every evaluation scores new lists against the same relevance)."""
+        binary = M._check_relevant(self.relevant, len(self.candidates.users))
+        return binary, np.diff(binary.indptr).astype(np.int64)
+
+    @cached_property
+    def _units(self) -> tuple[Any, np.ndarray]:
+        """Unit rows of the item vectors and their squared norms (for ILD), built once."""
+        return M._normalised_rows(self.context.vectors)
+
     @property
     def directions(self) -> list[str]:
         return [objective_direction(name) for name in self.objectives]
@@ -93,13 +106,21 @@ class PolicyEvaluator:
         needs_hits = wanted & {"ndcg", "recall"} or any(n.startswith("gap[") for n in wanted)
         ndcg_per_user = None
         if needs_hits:
-            hits = M.hits_at_k(ranked, self.relevant)
-            n_relevant = M.count_relevant(self.relevant)
+            binary, n_relevant = self._relevance
+            if np.ndim(ranked) == 2 and len(ranked) != binary.shape[0]:
+                raise ParetorecError(
+                    f"relevant has {binary.shape[0]} rows but ranked has {len(ranked)}; "
+                    "row r of relevant must belong to the user of ranked[r]"
+                )
+            hits = M._hits(M._check_ranked(ranked, n_items=binary.shape[1]), binary)
             ndcg_per_user = M.ndcg_from_hits(hits, n_relevant)
             out["ndcg"] = M.mean_over_users(ndcg_per_user)
             out["recall"] = M.mean_over_users(M.recall_from_hits(hits, n_relevant))
         if "ild" in wanted:
-            out["ild"] = float(np.nanmean(M.intra_list_diversity(ranked, self.context.vectors)))
+            units, unit_sq_norm = self._units
+            checked = M._check_ranked(ranked, n_items=units.shape[0])
+            ild = M._intra_list_diversity(checked, units, unit_sq_norm)
+            out["ild"] = float(np.nanmean(ild))
         if "coverage" in wanted:
             out["coverage"] = M.catalogue_coverage(ranked, self.context.n_items)
         if "novelty" in wanted:

@@ -6,13 +6,16 @@ import json
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
+from optuna.storages.journal._storage import JournalOperation
 from tqdm.auto import tqdm
 
 from .._validation import ParetorecError, check_choice, check_positive_int
@@ -539,14 +542,104 @@ def open_storage(storage: str | Path | None) -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix in SQLITE_SUFFIXES:
         return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
-    return optuna.storages.JournalStorage(JournalFile(path))
+    return BatchedJournalStorage(JournalFile(path))
 
 
 def sync_storage(storage: Any) -> None:
-    """Force a journal file's last appends to disk (no-op for other storages)."""
+    """Write a journal storage's held-back logs and force its file's last appends to disk
+    (no-op for other storages)."""
+    if isinstance(storage, BatchedJournalStorage):
+        storage.flush()
     backend = getattr(storage, "_backend", None)
     if isinstance(backend, JournalFile):
         backend.sync()
+
+
+#: What identifies a held-back log read back from the file (with its order).
+_ECHO_KEYS = ("op_code", "worker_id", "trial_id")
+
+
+class BatchedJournalStorage(JournalStorage):
+    """Optuna's :class:`~optuna.storages.JournalStorage`, writing a trial's own details
+    with its next state change instead of one append each.
+
+    Optuna appends one log line, under the file lock, for every parameter suggested and
+    every attribute set: about 20 appends per trial of a policy search (12 parameters, the
+    policy, worker and constraint attributes, the sampler's generation), each taking and
+    releasing the lock file. Here the logs that only touch a trial this worker is running
+    (``set_trial_param``, ``set_trial_user_attr``, ``set_trial_system_attr``) take effect
+    in this process's replica at once and are held back; the next other log (the trial's
+    completion, the next claim, a study attribute, ...) is appended together with them, in
+    their original order, in one locked write. The file holds the same logs in the same
+    order per trial, so any Optuna reader (other workers, ``optuna`` tools, a resumed run)
+    replays the same study. Read back from the file, this process's held-back logs are
+    counted but not applied a second time.
+
+    What other processes see: a running trial's parameters and attributes appear when it
+    finishes (Optuna's samplers read finished trials only). A worker killed mid-trial
+    loses that trial's held-back details; the trial stays ``RUNNING`` in the file, which a
+    resumed search fails and replaces, as before.
+    """
+
+    _HELD_BACK = frozenset(
+        {
+            JournalOperation.SET_TRIAL_PARAM,
+            JournalOperation.SET_TRIAL_USER_ATTR,
+            JournalOperation.SET_TRIAL_SYSTEM_ATTR,
+        }
+    )
+
+    def __init__(self, backend: BaseJournalBackend) -> None:
+        self._held: list[dict[str, Any]] = []
+        #: held-back logs written to the file and not yet read back (already applied)
+        self._echo: deque[dict[str, Any]] = deque()
+        super().__init__(backend)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["_held"] = []  # held-back logs belong to this process's running trials
+        state["_echo"] = deque()
+        return state
+
+    def _sync_with_backend(self) -> None:
+        """Apply the logs appended since the last read, except this process's held-back
+        logs coming back from the file: those took effect when they were held back (they
+        are still counted as read)."""
+        replay = self._replay_result
+        echo = self._echo
+        for log in self._backend.read_logs(replay.log_number_read):
+            head = echo[0] if echo else None
+            if head is not None and all(log.get(key) == head[key] for key in _ECHO_KEYS):
+                echo.popleft()  # this process's held-back logs come back in their order
+                if log == head:  # applied when held back (a value JSON changed: re-applied)
+                    replay.log_number_read += 1
+                    continue
+            replay.apply_logs([log])
+
+    def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+        # called by JournalStorage with its thread lock held, followed by a sync
+        replay = self._replay_result
+        log = {"op_code": op_code, "worker_id": replay.worker_id, **extra_fields}
+        if op_code in self._HELD_BACK and extra_fields.get("trial_id") == replay.owned_trial_id:
+            # apply to this process's replica now (raising like a written log would); the
+            # replica re-applies it, unchanged, when it reads it back from the file
+            replay.apply_logs([log])
+            replay.log_number_read -= 1  # not read from the file yet
+            self._held.append(log)
+            return
+        logs = [*self._held, log]
+        self._echo.extend(self._held)
+        self._held = []
+        self._backend.append_logs(logs)
+
+    def flush(self) -> None:
+        """Append the held-back logs now (a search or worker that ends calls this)."""
+        with self._thread_lock:
+            if self._held:
+                logs, self._held = self._held, []
+                self._echo.extend(logs)
+                self._backend.append_logs(logs)
+                self._sync_with_backend()
 
 
 class JournalFile(BaseJournalBackend):

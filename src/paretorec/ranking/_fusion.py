@@ -6,6 +6,8 @@ first combined into one vector over the catalogue and gathered once.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -71,6 +73,32 @@ def check_candidates(candidates: CandidateSet, context: ItemContext) -> None:
             )
 
 
+class _SourceCache:
+    """Per-candidate-set facts about its score sources that every policy would recompute:
+    whether each source is finite and its per-user min-max scaling (``fusion="sum"``).
+
+    Built lazily per source and held weakly per :class:`CandidateSet` object (a search
+    applies thousands of policies to the same candidates); like the similarity cache of the
+    re-rankers, it assumes the candidate arrays are not modified in place.
+    """
+
+    def __init__(self) -> None:
+        self.finite: dict[str, bool] = {}
+        self.minmax: dict[str, FloatArray] = {}
+
+
+_SOURCE_CACHE: weakref.WeakKeyDictionary[CandidateSet, _SourceCache] = weakref.WeakKeyDictionary()
+_SOURCE_LOCK = threading.Lock()
+
+
+def _source_cache(candidates: CandidateSet) -> _SourceCache:
+    with _SOURCE_LOCK:
+        cache = _SOURCE_CACHE.get(candidates)
+        if cache is None:
+            cache = _SOURCE_CACHE[candidates] = _SourceCache()
+    return cache
+
+
 def _check_sources(policy: Policy, candidates: CandidateSet) -> dict[str, NDArray[Any]]:
     sources = candidates.sources()
     unknown = [name for name in policy.weights if name not in sources]
@@ -81,10 +109,23 @@ def _check_sources(policy: Policy, candidates: CandidateSet) -> dict[str, NDArra
             f"available sources: {available}"
         )
     used = {name: sources[name] for name, weight in policy.weights.items() if weight > 0}
+    finite = _source_cache(candidates).finite
     for name, values in used.items():
-        if not np.isfinite(values).all():
+        if name not in finite:
+            finite[name] = bool(np.isfinite(values).all())
+        if not finite[name]:
             raise ParetorecError(f"score source {name!r} must hold only finite values")
     return used
+
+
+def _source_minmax(candidates: CandidateSet, name: str, values: NDArray[Any]) -> FloatArray:
+    """``minmax_rows`` of one score source, computed once per candidate set."""
+    minmax = _source_cache(candidates).minmax
+    scaled = minmax.get(name)
+    if scaled is None:
+        scaled = minmax[name] = minmax_rows(values)
+        scaled.flags.writeable = False
+    return scaled
 
 
 def item_adjustment(policy: Policy, context: ItemContext) -> FloatArray | None:
@@ -146,7 +187,7 @@ def fuse_checked(
     for name, values in used.items():
         weight = policy.weights[name]
         if policy.fusion == "sum":
-            total += weight * minmax_rows(values)
+            total += weight * _source_minmax(candidates, name, values)
         elif name in candidates.predictions:
             probability = np.asarray(values, dtype=np.float64)
             if probability.size and (
@@ -159,7 +200,8 @@ def fuse_checked(
                 )
             total += weight * np.log(np.clip(probability, PROBABILITY_FLOOR, 1.0))
         else:
-            mapped = PROBABILITY_FLOOR + (1.0 - PROBABILITY_FLOOR) * minmax_rows(values)
+            scaled = _source_minmax(candidates, name, values)
+            mapped = PROBABILITY_FLOOR + (1.0 - PROBABILITY_FLOOR) * scaled
             total += weight * np.log(mapped)
     adjustment = item_adjustment(policy, context)
     if adjustment is not None:

@@ -43,6 +43,10 @@ RowFunction = Callable[[IntArray], FloatArray]
 GRAM_MAX_BYTES = 256 * 2**20
 #: Rough bound on the working memory of one block of users in the re-rankers.
 BLOCK_BYTES = 64 * 2**20
+#: Largest per-candidate-set similarity cube (float64 bytes, users x C x C) that
+#: :func:`apply_policy` keeps for candidates it re-ranks again (a policy search): 128 MiB
+#: holds MovieLens-100k's 943 users x 100 candidates.
+CUBE_MAX_BYTES = 128 * 2**20
 #: Added to the diagonal of the DPP similarity so the kernel is positive definite even
 #: with duplicate or zero item vectors.
 DPP_JITTER = 1e-6
@@ -93,13 +97,26 @@ class ItemSimilarity:
         out: FloatArray = np.asarray(dense, dtype=np.float64).reshape(*codes.shape, self.dim)
         return out
 
+    def candidate_cube(self, item_codes: IntArray) -> FloatArray | None:
+        """``cube[u, i, j]``: the similarity of candidates ``i`` and ``j`` of user ``u``,
+        gathered from the Gram matrix (``None`` without one, or above
+        :data:`CUBE_MAX_BYTES`). Worth it for candidates re-ranked many times: each greedy
+        step then copies one contiguous row per user instead of gathering from the
+        catalogue matrix."""
+        n_users, width = item_codes.shape
+        if self.gram is None or n_users * width * width * 8 > CUBE_MAX_BYTES:
+            return None
+        cube: FloatArray = self.gram[item_codes[:, :, None], item_codes[:, None, :]]
+        return cube
+
     def blocks(
-        self, item_codes: IntArray, per_user_bytes: int
+        self, item_codes: IntArray, per_user_bytes: int, cube: FloatArray | None = None
     ) -> Iterator[tuple[slice, RowFunction]]:
         """Blocks of users, each with ``row(pos) -> similarity of codes[u, pos[u]] to codes[u]``.
 
         ``per_user_bytes`` is the caller's own working memory per user, used with the
-        similarity's to size the blocks within :data:`BLOCK_BYTES`.
+        similarity's to size the blocks within :data:`BLOCK_BYTES`. ``cube``:
+        :meth:`candidate_cube` of ``item_codes`` (the same values, read faster).
         """
         n_users, width = item_codes.shape
         gram = self.gram
@@ -110,6 +127,17 @@ class ItemSimilarity:
             for start in range(0, n_users, size):
                 codes = item_codes[start : start + size]
                 rows = np.arange(codes.shape[0])
+                if cube is not None:
+
+                    def cube_row(
+                        pos: IntArray,
+                        part: FloatArray = cube[start : start + size],
+                        rows: IntArray = rows,
+                    ) -> Any:
+                        return part[rows, pos]
+
+                    yield slice(start, start + codes.shape[0]), cube_row
+                    continue
 
                 def gram_row(pos: IntArray, codes: IntArray = codes, rows: IntArray = rows) -> Any:
                     chosen = codes[rows, pos]
@@ -162,6 +190,34 @@ def context_similarity(context: ItemContext, reranker: str = "the re-ranker") ->
     with _SIMILARITY_LOCK:
         _SIMILARITY_CACHE[context] = similarity
     return similarity
+
+
+#: Per candidate set: the similarity it was last re-ranked with, and that similarity's
+#: candidate cube (``None`` until the second call; see :func:`_candidate_cube`).
+_CUBE_CACHE: weakref.WeakKeyDictionary[CandidateSet, tuple[ItemSimilarity, FloatArray | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _candidate_cube(candidates: CandidateSet, similarity: ItemSimilarity) -> FloatArray | None:
+    """:meth:`ItemSimilarity.candidate_cube` of ``candidates.items``, built on the second
+    re-ranking of the same candidate set with the same similarity and kept (weakly, per
+    candidate set) after that; ``None`` on the first. Assumes, like the similarity cache,
+    that the candidate arrays are not modified in place."""
+    with _SIMILARITY_LOCK:
+        entry = _CUBE_CACHE.get(candidates)
+    if entry is None or entry[0] is not similarity:
+        with _SIMILARITY_LOCK:
+            _CUBE_CACHE[candidates] = (similarity, None)
+        return None
+    if entry[1] is None:
+        cube = similarity.candidate_cube(np.asarray(candidates.items, dtype=np.int64))
+        if cube is None:
+            return None
+        with _SIMILARITY_LOCK:
+            _CUBE_CACHE[candidates] = (similarity, cube)
+        return cube
+    return entry[1]
 
 
 # ---------------------------------------------------------------------------- validation
@@ -222,6 +278,15 @@ def _masked_argmax(values: FloatArray, available: NDArray[np.bool_]) -> IntArray
     return np.argmax(np.where(available, values, -np.inf), axis=1)
 
 
+def _argmax_unchosen(score: FloatArray, chosen: IntArray) -> IntArray:
+    """:func:`_masked_argmax` of a scratch ``score`` (overwritten) whose unavailable columns
+    are the positions ``chosen`` so far: ``-inf`` is written only there (``step`` entries
+    per row) instead of building a masked copy of the whole array."""
+    if chosen.shape[1]:
+        np.put_along_axis(score, chosen, -np.inf, axis=1)
+    return np.argmax(score, axis=1)
+
+
 class Exposure:
     """Running count of how often each item has been placed, shared by every user.
 
@@ -236,7 +301,10 @@ class Exposure:
         self.penalty = penalty
 
     def __call__(self, item_codes: IntArray) -> FloatArray:
-        return self.scale * np.log1p(self.counts[item_codes])
+        # the penalty over the catalogue, then one gather: the same values as the penalty
+        # of the gathered counts, without a transcendental per candidate
+        penalty: FloatArray = (self.scale * np.log1p(self.counts))[item_codes]
+        return penalty
 
     def add(self, items: IntArray) -> None:
         np.add.at(self.counts, items, 1.0)
@@ -252,19 +320,22 @@ def _mmr_block(
     codes: IntArray | None = None,
     exposure: Exposure | None = None,
 ) -> IntArray:
-    n_users, width = relevance.shape
+    n_users = relevance.shape[0]
     rows = np.arange(n_users)
-    available = np.ones((n_users, width), dtype=np.bool_)
     out = np.empty((n_users, k), dtype=np.int64)
     base = lam * relevance
     redundancy: FloatArray | None = None
     for step in range(k):
+        # ``score`` is a fresh array from step 1 on (or with the exposure penalty); at
+        # step 0 without it, nothing is chosen yet and ``base`` is only read
         score = base if redundancy is None else base - (1.0 - lam) * redundancy
         if exposure is not None and codes is not None:
-            score = score - exposure(codes)
-        pos = _masked_argmax(score, available)
+            if redundancy is None:
+                score = score - exposure(codes)
+            else:
+                score -= exposure(codes)
+        pos = _argmax_unchosen(score, out[:, :step])
         out[:, step] = pos
-        available[rows, pos] = False
         if exposure is not None and codes is not None:
             exposure.add(codes[rows, pos])
         if step == k - 1:
@@ -283,14 +354,12 @@ def _mmr_block(
 
 def _greedy_block(relevance: FloatArray, codes: IntArray, k: int, exposure: Exposure) -> IntArray:
     """Top-k by relevance minus the running exposure penalty, position by position."""
-    n_users, width = relevance.shape
+    n_users = relevance.shape[0]
     rows = np.arange(n_users)
-    available = np.ones((n_users, width), dtype=np.bool_)
     out = np.empty((n_users, k), dtype=np.int64)
     for step in range(k):
-        pos = _masked_argmax(relevance - exposure(codes), available)
+        pos = _argmax_unchosen(relevance - exposure(codes), out[:, :step])
         out[:, step] = pos
-        available[rows, pos] = False
         exposure.add(codes[rows, pos])
     return out
 
@@ -346,7 +415,8 @@ def _rerank_with_similarity(
 ) -> IntArray:
     normalised = minmax_rows(relevance)
     out = np.empty((relevance.shape[0], k), dtype=np.int64)
-    for users, row in similarity.blocks(item_codes, per_user_bytes):
+    cube = options.pop("cube", None)
+    for users, row in similarity.blocks(item_codes, per_user_bytes, cube):
         extra = dict(options)
         if extra.get("exposure") is not None:
             extra["codes"] = item_codes[users]
@@ -363,6 +433,7 @@ def _mmr(
     *,
     mean: bool = False,
     exposure: Exposure | None = None,
+    cube: FloatArray | None = None,
 ) -> IntArray:
     width = relevance.shape[1]
     return _rerank_with_similarity(
@@ -375,15 +446,21 @@ def _mmr(
         8 * width * 7,
         mean=mean,
         exposure=exposure,
+        cube=cube,
     )
 
 
 def _dpp(
-    relevance: FloatArray, item_codes: IntArray, similarity: ItemSimilarity, k: int, theta: float
+    relevance: FloatArray,
+    item_codes: IntArray,
+    similarity: ItemSimilarity,
+    k: int,
+    theta: float,
+    cube: FloatArray | None = None,
 ) -> IntArray:
     width = relevance.shape[1]
     return _rerank_with_similarity(
-        _dpp_block, relevance, item_codes, similarity, k, theta, 8 * width * (k + 8)
+        _dpp_block, relevance, item_codes, similarity, k, theta, 8 * width * (k + 8), cube=cube
     )
 
 
@@ -569,6 +646,9 @@ def apply_policy(
     else:
         similarity = context_similarity(context, policy.reranker)
         relevance = scores.astype(np.float64)
+        # every candidate kept (no depth cut): the candidates' own similarity cube, kept
+        # from the second such call on (a search); a one-off call gathers from the Gram
+        cube = _candidate_cube(candidates, similarity) if codes is candidates.items else None
         if policy.reranker == "mmr":
             positions = _mmr(
                 relevance,
@@ -578,9 +658,10 @@ def apply_policy(
                 policy.mmr_lambda,
                 mean=policy.mmr_similarity == "mean",
                 exposure=exposure,
+                cube=cube,
             )
         else:
-            positions = _dpp(relevance, codes, similarity, policy.k, policy.dpp_theta)
+            positions = _dpp(relevance, codes, similarity, policy.k, policy.dpp_theta, cube)
     if policy.order == "score":  # present the chosen set best first
         chosen = np.take_along_axis(scores, positions, axis=1)
         positions = np.take_along_axis(positions, np.argsort(-chosen, axis=1, kind="stable"), 1)
