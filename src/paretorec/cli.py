@@ -554,12 +554,21 @@ def export(
     text_encoder: Annotated[
         str, typer.Option(help="Language model for item texts ('default', a folder, or 'none').")
     ] = "default",
+    ann: Annotated[
+        str,
+        typer.Option(
+            help="Candidate retrieval index for bpr / sequential candidates: auto (exact "
+            "below 50,000 items, IVF-SQ8 above), flat, ivf, ivf_sq8, hnsw or none."
+        ),
+    ] = "auto",
 ) -> None:
     """Write a serving bundle (models, items, front, config; checksummed) from a run folder."""
     from .serving import export_bundle
 
     encoder = None if text_encoder.lower() == "none" else text_encoder
-    path = export_bundle(run_dir, output, text_encoder=encoder)
+    path = export_bundle(
+        run_dir, output, text_encoder=encoder, ann=None if ann.lower() == "none" else ann
+    )
     console.print(f"bundle: {path.resolve()}  (serve it: paretorec serve {path})")
 
 

@@ -99,16 +99,18 @@ def _synthetic(n_items: int = 3000, n_users: int = 120, seed: int = 0) -> Datase
     return Dataset.from_frames("synthetic-ann", frame, timestamp_col="timestamp", items=table)
 
 
-def test_forced_ivf_index_recalls_the_exact_candidates_and_serves_new_items(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture(scope="module")
+def synthetic_bpr() -> tuple[Dataset, object]:
     dataset = _synthetic()
-    model = create_model("bpr", factors=16, epochs=3, seed=0).fit(dataset)
+    return dataset, create_model("bpr", factors=16, epochs=3, seed=0).fit(dataset)
+
+
+def _write_synthetic(path: Path, dataset: Dataset, model: object, ann: ANNIndex) -> Path:
     front = [{"policy": Policy(k=10).to_dict(), "validation": {"ndcg": 0.1}, "test": {"ndcg": 0.1}}]
-    path = write_bundle(
-        tmp_path / "bundle",
+    return write_bundle(
+        path,
         dataset=dataset,
-        model=model,
+        model=model,  # type: ignore[arg-type]
         ranker=None,
         vectors=np.zeros((dataset.n_items, 1), dtype=np.float32),
         objectives=["ndcg"],
@@ -116,10 +118,28 @@ def test_forced_ivf_index_recalls_the_exact_candidates_and_serves_new_items(
         front=front,
         n_candidates=100,
         text_encoder=WordEncoder(),
-        ann=ANNIndex("ivf_sq8", nlist=64, nprobe=4),
+        ann=ann,
     )
+
+
+def test_export_chooses_nprobe_on_training_users(synthetic_bpr, tmp_path: Path) -> None:
+    dataset, model = synthetic_bpr
+    path = _write_synthetic(tmp_path / "b", dataset, model, ANNIndex("ivf", nlist=64))
     bundle = load_bundle(path)
+    meta = bundle.meta["ann"]
+    assert meta["kind"] == "ivf" and meta["nlist"] == 64
+    assert meta["nprobe_recall"] >= 0.97 and 1 <= meta["nprobe"] < 64
+    assert bundle.ann is not None and bundle.ann.nprobe == meta["nprobe"]  # saved with it
+
+
+def test_forced_ivf_index_recalls_the_exact_candidates_and_serves_new_items(
+    synthetic_bpr, tmp_path: Path
+) -> None:
+    dataset, model = synthetic_bpr
+    forced = ANNIndex("ivf_sq8", nlist=64, nprobe=4)  # a given nprobe is kept
+    bundle = load_bundle(_write_synthetic(tmp_path / "bundle", dataset, model, forced))
     assert bundle.ann is not None and bundle.ann.built_kind_ == "ivf_sq8"
+    assert bundle.meta["ann"]["nprobe"] == 4 and bundle.meta["ann"]["nprobe_recall"] is None
     approximate = Recommender(bundle, encoder=WordEncoder())  # "auto" uses an approximate index
     exact = Recommender(bundle, retrieval="exact")
     assert approximate.ann is bundle.ann
@@ -155,6 +175,9 @@ def test_export_index_choices(tmp_path: Path) -> None:
     with pytest.raises(ParetorecError, match="the index holds 5 x 3 item vectors"):
         _write_tiny(tmp_path / "bpr", "bpr", ANNIndex("flat").build(np.ones((5, 3))))
     assert load_bundle(_write_tiny(tmp_path / "none", "bpr", None)).ann is None
+    flat = ANNIndex("flat").build(np.eye(4))
+    with pytest.raises(ParetorecError, match="tune_nprobe needs a built IVF index, got kind 'flat'"):
+        flat.tune_nprobe(np.eye(4), np.eye(4), 2)
 
 
 def _write_tiny(path: Path, model_name: str, ann: object) -> Path:

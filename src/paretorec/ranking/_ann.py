@@ -150,6 +150,7 @@ class ANNIndex:
         self.nlist_: int | None = None  # IVF cells of the built index
         self.build_seconds_ = math.nan
         self.max_norm_ = 0.0  # squared largest item norm (the inner-product reduction)
+        self.tuned_recall_: float | None = None  # recall reached by tune_nprobe
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -253,6 +254,31 @@ class ANNIndex:
         if self.index_ is not None:
             self._set_query_params()
         return self
+
+    def tune_nprobe(
+        self, queries: Any, item_vectors: Any, k: int, *, target: float = 0.97
+    ) -> tuple[int, float]:
+        """Set ``nprobe`` to the smallest of 1, 2, 4, ... (up to every cell) whose recall@k
+        of ``queries`` against their exact top ``k`` over ``item_vectors`` (the vectors the
+        index was built from) reaches ``target``; returns (nprobe, that recall). IVF only."""
+        if self.index_ is None or self.built_kind_ not in IVF_KINDS or self.nlist_ is None:
+            raise ParetorecError(
+                f"tune_nprobe needs a built IVF index, got kind {self.built_kind_!r}"
+            )
+        matrix = _as_matrix(queries, "queries", self.dim_)
+        items = _as_matrix(item_vectors, "item_vectors", self.dim_)
+        if self.metric == "cosine":
+            matrix, items = _normalised(matrix), _normalised(items)
+        k = min(check_positive_int(k, "k"), self.n_items_)
+        exact = exact_top_k(matrix, items, k)
+        nprobe, recall = 1, 0.0
+        while True:
+            self.set_nprobe(min(nprobe, self.nlist_))
+            recall = recall_at_k(self.search(matrix, k)[0], exact)
+            if recall >= target or nprobe >= self.nlist_:
+                self.tuned_recall_ = recall
+                return int(self.nprobe or 1), recall
+            nprobe *= 2
 
     def _set_query_params(self) -> None:
         if self.built_kind_ in IVF_KINDS:
