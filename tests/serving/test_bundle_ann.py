@@ -176,7 +176,9 @@ def test_export_index_choices(tmp_path: Path) -> None:
         _write_tiny(tmp_path / "bpr", "bpr", ANNIndex("flat").build(np.ones((5, 3))))
     assert load_bundle(_write_tiny(tmp_path / "none", "bpr", None)).ann is None
     flat = ANNIndex("flat").build(np.eye(4))
-    with pytest.raises(ParetorecError, match="tune_nprobe needs a built IVF index, got kind 'flat'"):
+    with pytest.raises(
+        ParetorecError, match="tune_nprobe needs a built IVF index, got kind 'flat'"
+    ):
         flat.tune_nprobe(np.eye(4), np.eye(4), 2)
 
 
