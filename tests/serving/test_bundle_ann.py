@@ -37,6 +37,7 @@ def test_embedding_bundle_carries_a_checksummed_index(bpr_bundle: Path, tmp_path
     bundle = load_bundle(bpr_bundle)
     assert bundle.ann is not None and bundle.ann.built_kind_ == "flat"  # 60 items: exact
     assert bundle.meta["ann"]["kind"] == "flat" and bundle.meta["ann"]["n_items"] == 60
+    assert "ann='flat'" in repr(bundle)
     manifest = json.loads((bpr_bundle / "manifest.json").read_text())
     assert any(name.startswith("ann/") for name in manifest["files"])
     assert not list(bpr_bundle.rglob("*.pkl"))

@@ -137,7 +137,8 @@ class Bundle:
         return (
             f"Bundle({self.meta.get('name')!r}, {len(self.item_ids):,} items, "
             f"{len(self.user_ids):,} users, {len(self.points)} front points, "
-            f"candidates={self.model.name}, ranker={self.ranker is not None})"
+            f"candidates={self.model.name}, ranker={self.ranker is not None}, "
+            f"ann={None if self.ann is None else self.ann.built_kind_!r})"
         )
 
 
