@@ -14,7 +14,7 @@ import pytest
 from paretorec import ParetorecError
 from paretorec.data import Dataset
 from paretorec.models import create_model
-from paretorec.ranking import ANNIndex, Policy
+from paretorec.ranking import ANNIndex, Policy, retrieval_items
 from paretorec.serving import Recommender, load_bundle, write_bundle
 
 from .conftest import WordEncoder, build_tiny_bundle
@@ -176,6 +176,15 @@ def test_export_index_choices(tmp_path: Path) -> None:
     with pytest.raises(ParetorecError, match="the index holds 5 x 3 item vectors"):
         _write_tiny(tmp_path / "bpr", "bpr", ANNIndex("flat").build(np.ones((5, 3))))
     assert load_bundle(_write_tiny(tmp_path / "none", "bpr", None)).ann is None
+    stale = ANNIndex("flat").build(np.random.default_rng(0).normal(size=(60, 17)))
+    with pytest.raises(ParetorecError, match="does not hold the candidate model's item vectors"):
+        _write_tiny(tmp_path / "stale", "bpr", stale)
+    from .conftest import MODELS, tiny_catalogue
+
+    model = create_model("bpr", **MODELS["bpr"]).fit(tiny_catalogue())
+    prebuilt = ANNIndex("ivf", nlist=2, nprobe=2).build(retrieval_items(model)[0])
+    bundle = load_bundle(_write_tiny(tmp_path / "prebuilt", "bpr", prebuilt, model))
+    assert bundle.ann is not None and bundle.meta["ann"]["nlist"] == 2
     flat = ANNIndex("flat").build(np.eye(4))
     with pytest.raises(
         ParetorecError, match="tune_nprobe needs a built IVF index, got kind 'flat'"
@@ -183,11 +192,12 @@ def test_export_index_choices(tmp_path: Path) -> None:
         flat.tune_nprobe(np.eye(4), np.eye(4), 2)
 
 
-def _write_tiny(path: Path, model_name: str, ann: object) -> Path:
+def _write_tiny(path: Path, model_name: str, ann: object, model: object = None) -> Path:
     from .conftest import MODELS, tiny_catalogue
 
     dataset = tiny_catalogue()
-    model = create_model(model_name, **MODELS[model_name]).fit(dataset)
+    if model is None:
+        model = create_model(model_name, **MODELS[model_name]).fit(dataset)
     front = [{"policy": Policy(k=5).to_dict(), "validation": {"ndcg": 0.1}, "test": {"ndcg": 0.1}}]
     return write_bundle(
         path,

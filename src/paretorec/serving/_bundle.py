@@ -353,7 +353,31 @@ def _candidate_index(
             f"ann: the index holds {index.n_items_} x {index.dim_} item vectors, the "
             f"candidate model has {items.shape[0]} x {items.shape[1]}; rebuild it"
         )
+    # a prebuilt index must hold these vectors: its scores of a sample of queries equal
+    # the inner products with the model's vectors of the items it returns
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(items), size=min(16, len(items)), replace=False)
+    queries = items[sample] + rng.normal(size=(len(sample), items.shape[1])).astype(np.float32)
+    found, scores = index.search(queries, 1)
+    compared = np.einsum(
+        "ij,ij->i",
+        _unit(items[found[:, 0]]) if index.metric == "cosine" else items[found[:, 0]],
+        _unit(queries) if index.metric == "cosine" else queries,
+    )
+    # HNSW's scores come back through squared distances: allow for their float32 rounding
+    scale = 1.0 + np.einsum("ij,ij->i", queries, queries) + index.max_norm_
+    if index.metric == "cosine":
+        scale = np.full(len(queries), 3.0)
+    if not (np.abs(scores[:, 0] - compared) <= 1e-4 * scale + 1e-3 * np.abs(compared)).all():
+        raise ParetorecError(
+            "ann: the prebuilt index does not hold the candidate model's item vectors (its "
+            "scores differ from the model's); rebuild it from this model"
+        )
     return index
+
+
+def _unit(array: np.ndarray) -> np.ndarray:
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
 
 
 def _parts_from_run(run: ParetoRun, space: str) -> dict[str, Any]:
