@@ -593,12 +593,18 @@ def serve(
     bandit_state: Annotated[
         Path | None, typer.Option(help="The bandit's state file (survives restarts).")
     ] = None,
+    retrieval: Annotated[
+        str,
+        typer.Option(
+            help="Candidates: auto (the bundle's ANN index when approximate), ann or exact."
+        ),
+    ] = "auto",
 ) -> None:
     """Serve a bundle over HTTP (FastAPI + uvicorn): /recommend, /feedback, /items, /front."""
     import os
 
     from ._validation import check_choice, check_positive_int
-    from .serving._app import BANDIT_ENV, BANDIT_STATE_ENV, FEEDBACK_ENV
+    from .serving._app import BANDIT_ENV, BANDIT_STATE_ENV, FEEDBACK_ENV, RETRIEVAL_ENV
     from .serving._app import serve as run_server
 
     if feedback_url:
@@ -609,6 +615,7 @@ def serve(
         )
     if bandit_state:
         os.environ[BANDIT_STATE_ENV] = str(bandit_state)
+    os.environ[RETRIEVAL_ENV] = check_choice(retrieval, "retrieval", ("auto", "ann", "exact"))
     run_server(
         bundle,
         host=host,

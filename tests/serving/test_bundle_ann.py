@@ -211,3 +211,27 @@ def _write_tiny(path: Path, model_name: str, ann: object, model: object = None) 
         text_encoder=None,
         ann=ann,  # type: ignore[arg-type]
     )
+
+
+def test_service_retrieval_setting(
+    bpr_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from paretorec.serving import ServiceSettings, create_app
+    from paretorec.serving._app import RETRIEVAL_ENV
+
+    monkeypatch.setenv(RETRIEVAL_ENV, "ann")
+    settings = ServiceSettings(
+        feedback_url=str(tmp_path / "f.db"), encoder=WordEncoder(), freeze_gc=False
+    )
+    assert settings.retrieval == "ann"
+    app = create_app(bpr_bundle, settings)
+    with TestClient(app) as client:
+        served = client.post("/recommend", json={"user_id": "u1", "k": 5, "point": 0})
+        assert served.status_code == 200
+        assert client.app.state.service.get().ann is not None  # type: ignore[attr-defined]
+    exact = Recommender(bpr_bundle, retrieval="exact").recommend("u1", k=5, point=0)
+    assert [item["item_id"] for item in served.json()["items"]] == [
+        item.item_id for item in exact.items
+    ]
