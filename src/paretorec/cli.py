@@ -554,12 +554,21 @@ def export(
     text_encoder: Annotated[
         str, typer.Option(help="Language model for item texts ('default', a folder, or 'none').")
     ] = "default",
+    ann: Annotated[
+        str,
+        typer.Option(
+            help="Candidate retrieval index for bpr / sequential candidates: auto (exact "
+            "below 50,000 items, IVF-SQ8 above), flat, ivf, ivf_sq8, hnsw or none."
+        ),
+    ] = "auto",
 ) -> None:
     """Write a serving bundle (models, items, front, config; checksummed) from a run folder."""
     from .serving import export_bundle
 
     encoder = None if text_encoder.lower() == "none" else text_encoder
-    path = export_bundle(run_dir, output, text_encoder=encoder)
+    path = export_bundle(
+        run_dir, output, text_encoder=encoder, ann=None if ann.lower() == "none" else ann
+    )
     console.print(f"bundle: {path.resolve()}  (serve it: paretorec serve {path})")
 
 
@@ -584,12 +593,18 @@ def serve(
     bandit_state: Annotated[
         Path | None, typer.Option(help="The bandit's state file (survives restarts).")
     ] = None,
+    retrieval: Annotated[
+        str,
+        typer.Option(
+            help="Candidates: auto (the bundle's ANN index when approximate), ann or exact."
+        ),
+    ] = "auto",
 ) -> None:
     """Serve a bundle over HTTP (FastAPI + uvicorn): /recommend, /feedback, /items, /front."""
     import os
 
     from ._validation import check_choice, check_positive_int
-    from .serving._app import BANDIT_ENV, BANDIT_STATE_ENV, FEEDBACK_ENV
+    from .serving._app import BANDIT_ENV, BANDIT_STATE_ENV, FEEDBACK_ENV, RETRIEVAL_ENV
     from .serving._app import serve as run_server
 
     if feedback_url:
@@ -600,6 +615,7 @@ def serve(
         )
     if bandit_state:
         os.environ[BANDIT_STATE_ENV] = str(bandit_state)
+    os.environ[RETRIEVAL_ENV] = check_choice(retrieval, "retrieval", ("auto", "ann", "exact"))
     run_server(
         bundle,
         host=host,

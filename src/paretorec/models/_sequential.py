@@ -1052,13 +1052,19 @@ class SequentialTransformer(CandidateModel):
     def user_vectors(self, users: np.ndarray) -> np.ndarray:
         """Each user's last state (n x hidden): scores are its products with
         :meth:`item_vectors` (after normalising both when ``temperature`` is set)."""
+        return self.history_vectors([self._sequences[u] for u in users])
+
+    def history_vectors(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """The last state (n x hidden) over each history (item codes, most recent last):
+        the user vector of someone known only by that history (fold-in), as
+        :meth:`score_histories` scores it."""
         network = self._network
         if network is None:
             raise ParetorecError("SequentialTransformer is not fitted; call fit(train) first")
         network.eval()
         with torch.no_grad():
             table = network.item_table()
-            sequences = _left_pad([self._sequences[u] for u in users], self.max_length)
+            sequences = _left_pad(list(histories), self.max_length)
             states = network.encode(torch.from_numpy(sequences).to(self.device), table)
         return states[:, -1].float().cpu().numpy()
 

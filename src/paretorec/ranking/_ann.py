@@ -150,6 +150,7 @@ class ANNIndex:
         self.nlist_: int | None = None  # IVF cells of the built index
         self.build_seconds_ = math.nan
         self.max_norm_ = 0.0  # squared largest item norm (the inner-product reduction)
+        self.tuned_recall_: float | None = None  # recall reached by tune_nprobe
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -253,6 +254,31 @@ class ANNIndex:
         if self.index_ is not None:
             self._set_query_params()
         return self
+
+    def tune_nprobe(
+        self, queries: Any, item_vectors: Any, k: int, *, target: float = 0.97
+    ) -> tuple[int, float]:
+        """Set ``nprobe`` to the smallest of 1, 2, 4, ... (up to every cell) whose recall@k
+        of ``queries`` against their exact top ``k`` over ``item_vectors`` (the vectors the
+        index was built from) reaches ``target``; returns (nprobe, that recall). IVF only."""
+        if self.index_ is None or self.built_kind_ not in IVF_KINDS or self.nlist_ is None:
+            raise ParetorecError(
+                f"tune_nprobe needs a built IVF index, got kind {self.built_kind_!r}"
+            )
+        matrix = _as_matrix(queries, "queries", self.dim_)
+        items = _as_matrix(item_vectors, "item_vectors", self.dim_)
+        if self.metric == "cosine":
+            matrix, items = _normalised(matrix), _normalised(items)
+        k = min(check_positive_int(k, "k"), self.n_items_)
+        exact = exact_top_k(matrix, items, k)
+        nprobe, recall = 1, 0.0
+        while True:
+            self.set_nprobe(min(nprobe, self.nlist_))
+            recall = recall_at_k(self.search(matrix, k)[0], exact)
+            if recall >= target or nprobe >= self.nlist_:
+                self.tuned_recall_ = recall
+                return int(self.nprobe or 1), recall
+            nprobe *= 2
 
     def _set_query_params(self) -> None:
         if self.built_kind_ in IVF_KINDS:
@@ -383,6 +409,77 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean(hits))
 
 
+def is_embedding_model(model: Any) -> bool:
+    """Whether ``model`` scores by inner products of user and item vectors (BPR, the
+    sequential model), so an :class:`ANNIndex` over its item vectors can retrieve for it."""
+    from ..models import BPRModel, SequentialTransformer
+
+    return isinstance(model, (BPRModel, SequentialTransformer))
+
+
+def _refuse(model: Any) -> ParetorecError:
+    return ParetorecError(
+        f"model must be an embedding-based model (BPRModel, SequentialTransformer), got "
+        f"{type(model).__name__}; for text vectors build ANNIndex(metric='cosine') directly"
+    )
+
+
+def retrieval_items(model: Any) -> tuple[np.ndarray, str]:
+    """The item vectors of ``model`` and the metric under which their inner products with
+    the model's queries rank as it scores (see :func:`retrieval_vectors`)."""
+    from ..models import BPRModel, SequentialTransformer
+
+    if isinstance(model, BPRModel):
+        if model.user_factors is None or model.item_factors is None:
+            raise ParetorecError("BPRModel is not fitted; call fit(train) first")
+        biases = (
+            model.item_biases
+            if model.item_biases is not None
+            else np.zeros(len(model.item_factors), dtype=np.float32)
+        )
+        items = np.hstack([model.item_factors, biases[:, None]])
+        return items.astype(np.float32), "ip"
+    if isinstance(model, SequentialTransformer):
+        return model.item_vectors(), "ip" if model.temperature is None else "cosine"
+    raise _refuse(model)
+
+
+def retrieval_queries(model: Any, users: Any = None, *, histories: Any = None) -> np.ndarray:
+    """Query vectors of ``users`` (codes of trained users; default every user) or, with
+    ``histories`` (lists of item codes, most recent last), of users known only by their
+    histories: BPR's folded-in user vectors, the sequential model's last state over the
+    history (:func:`retrieval_vectors` gives the matching item vectors)."""
+    from ..models import BPRModel, SequentialTransformer
+
+    if isinstance(model, BPRModel):
+        if model.user_factors is None or model.item_factors is None:
+            raise ParetorecError("BPRModel is not fitted; call fit(train) first")
+        if histories is not None:
+            factors = model.fold_in([np.asarray(h, dtype=np.int64) for h in histories])
+        else:
+            chosen = np.arange(len(model.user_factors)) if users is None else np.asarray(users)
+            factors = model.user_factors[chosen]
+        ones = np.ones((len(factors), 1), dtype=np.float32)
+        return np.hstack([factors, ones]).astype(np.float32)
+    if isinstance(model, SequentialTransformer):
+        if histories is not None:
+            return model.history_vectors([np.asarray(h, dtype=np.int64) for h in histories])
+        chosen = np.arange(model.seen.shape[0]) if users is None else np.asarray(users)
+        return model.user_vectors(chosen)
+    raise _refuse(model)
+
+
+def retrieval_scale(model: Any) -> float:
+    """What an index's scores are multiplied by to equal the model's own scores: the
+    sequential model with a temperature scores cosines divided by it; others 1."""
+    temperature = getattr(model, "temperature", None)
+    from ..models import SequentialTransformer
+
+    if isinstance(model, SequentialTransformer) and temperature is not None:
+        return 1.0 / float(temperature)
+    return 1.0
+
+
 def retrieval_vectors(model: Any, users: Any = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Queries (one row per user in ``users``, default every user), item vectors and the
     metric under which their inner products rank as ``model`` scores.
@@ -391,27 +488,5 @@ def retrieval_vectors(model: Any, users: Any = None) -> tuple[np.ndarray, np.nda
     model: the last state against the item table (cosine when it has a temperature, as it
     scores). Other models have no vectors: refused with a message.
     """
-    from ..models import BPRModel, SequentialTransformer
-
-    if isinstance(model, BPRModel):
-        if model.user_factors is None or model.item_factors is None:
-            raise ParetorecError("BPRModel is not fitted; call fit(train) first")
-        chosen = np.arange(len(model.user_factors)) if users is None else np.asarray(users)
-        queries = np.hstack(
-            [model.user_factors[chosen], np.ones((len(chosen), 1), dtype=np.float32)]
-        )
-        biases = (
-            model.item_biases
-            if model.item_biases is not None
-            else np.zeros(len(model.item_factors), dtype=np.float32)
-        )
-        items = np.hstack([model.item_factors, biases[:, None]])
-        return queries.astype(np.float32), items.astype(np.float32), "ip"
-    if isinstance(model, SequentialTransformer):
-        chosen = np.arange(model.seen.shape[0]) if users is None else np.asarray(users)
-        metric = "ip" if model.temperature is None else "cosine"
-        return model.user_vectors(chosen), model.item_vectors(), metric
-    raise ParetorecError(
-        f"model must be an embedding-based model (BPRModel, SequentialTransformer), got "
-        f"{type(model).__name__}; for text vectors build ANNIndex(metric='cosine') directly"
-    )
+    items, metric = retrieval_items(model)
+    return retrieval_queries(model, users), items, metric

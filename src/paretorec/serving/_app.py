@@ -55,6 +55,7 @@ FEEDBACK_ENV = "PARETOREC_FEEDBACK_URL"
 BUNDLE_ENV = "PARETOREC_BUNDLE"
 BANDIT_ENV = "PARETOREC_BANDIT"
 BANDIT_STATE_ENV = "PARETOREC_BANDIT_STATE"
+RETRIEVAL_ENV = "PARETOREC_RETRIEVAL"
 #: Route paths reported in metrics (anything else is "other", so labels stay bounded).
 ROUTES = ("/recommend", "/feedback", "/items", "/front", "/health", "/metrics", "/admin/reload")
 
@@ -88,6 +89,9 @@ class ServiceSettings:
             ``"epsilon_greedy"`` (``$PARETOREC_BANDIT``; None: "auto" answers 422).
         bandit_state: the bandit's state file, loaded at start and saved after every update
             (``$PARETOREC_BANDIT_STATE``; None: in memory only).
+        retrieval: candidate retrieval, ``"auto"`` (the bundle's ANN index when it is
+            approximate), ``"ann"`` or ``"exact"`` (``$PARETOREC_RETRIEVAL``; see
+            :class:`Recommender`).
     """
 
     admin_token: str | None = field(default_factory=lambda: os.environ.get(TOKEN_ENV) or None)
@@ -105,6 +109,7 @@ class ServiceSettings:
     bandit_state: str | None = field(
         default_factory=lambda: os.environ.get(BANDIT_STATE_ENV) or None
     )
+    retrieval: str = field(default_factory=lambda: os.environ.get(RETRIEVAL_ENV) or "auto")
 
 
 class _Service:
@@ -150,7 +155,12 @@ class _Service:
         self.bandit.attach(recommender)
 
     def _load(self, path: Path) -> Recommender:
-        recommender = Recommender(path, encoder=self.settings.encoder, max_k=self.settings.max_k)
+        recommender = Recommender(
+            path,
+            encoder=self.settings.encoder,
+            max_k=self.settings.max_k,
+            retrieval=self.settings.retrieval,
+        )
         recommender.warm_up()  # before it serves (or is swapped in)
         return recommender
 

@@ -11,6 +11,10 @@ Layout (every file listed with its sha256 in ``manifest.json``; no pickle anywhe
       items/             item and user id maps, item table, titles and texts (JSON) +
                          genre vectors, training popularity, head/tail groups and the
                          language-model item vectors (safetensors)
+      ann/               ANNIndex.save over the candidate model's item vectors (only for
+                         an embedding-based model: BPR, sequential): faiss's serialised
+                         index in safetensors + its config; "auto" is exact (flat) below
+                         50,000 items, IVF over 8-bit codes with an exact re-rank above
 
 The bundle is written to a staging folder that replaces ``BUNDLE`` at once, so a reader
 never sees half a bundle. :func:`load_bundle` checks every file against the manifest and
@@ -37,7 +41,14 @@ import scipy.sparse as sp
 from .._artifacts import read_artifact, replace_folder, sha256_file, write_artifact
 from .._validation import ChecksumError, DataFileError, ParetorecError
 from ..models import CandidateModel
-from ..ranking import ItemContext, Policy
+from ..ranking import (
+    ANNIndex,
+    ItemContext,
+    Policy,
+    is_embedding_model,
+    retrieval_items,
+    retrieval_queries,
+)
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -48,6 +59,10 @@ if TYPE_CHECKING:
 BUNDLE_FORMAT = "paretorec.bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
+#: training users, and the recall of the exact top-C, an exported IVF index's nprobe is
+#: chosen on
+NPROBE_USERS = 200
+NPROBE_RECALL = 0.97
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,8 @@ class Bundle:
     groups: np.ndarray
     text_vectors: np.ndarray | None
     points: tuple[FrontPoint, ...]
+    #: the candidate retrieval index (embedding-based candidate models only)
+    ann: ANNIndex | None = None
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -120,7 +137,8 @@ class Bundle:
         return (
             f"Bundle({self.meta.get('name')!r}, {len(self.item_ids):,} items, "
             f"{len(self.user_ids):,} users, {len(self.points)} front points, "
-            f"candidates={self.model.name}, ranker={self.ranker is not None})"
+            f"candidates={self.model.name}, ranker={self.ranker is not None}, "
+            f"ann={None if self.ann is None else self.ann.built_kind_!r})"
         )
 
 
@@ -131,6 +149,7 @@ def export_bundle(
     *,
     text_encoder: str | Path | TextEncoder | None = "default",
     space: str = "full",
+    ann: ANNIndex | str | None = "auto",
 ) -> Path:
     """Write a bundle from a finished :class:`~paretorec.pareto.ParetoRun` or its run folder.
 
@@ -139,12 +158,18 @@ def export_bundle(
     the run's config. ``text_encoder`` (``"default"``, a model folder, a
     :class:`~paretorec.text.TextEncoder`, or ``None`` for no text vectors) encodes the item
     texts; the bundle keeps only its reference, so ``/items`` can encode new items with it.
+    ``ann``: the candidate retrieval index (see :func:`write_bundle`); a run folder's
+    ``models/ann`` (an :meth:`ANNIndex.save` folder) is taken when present and ``ann`` is
+    ``"auto"``.
     """
     if isinstance(source, (str, Path)):
         parts = _parts_from_folder(Path(source))
+        saved = Path(source) / "models" / "ann"
+        if isinstance(ann, str) and ann == "auto" and saved.is_dir():
+            ann = ANNIndex.load(saved)
     else:
         parts = _parts_from_run(source, space)
-    return write_bundle(output, text_encoder=text_encoder, **parts)
+    return write_bundle(output, text_encoder=text_encoder, ann=ann, **parts)
 
 
 def write_bundle(
@@ -162,6 +187,7 @@ def write_bundle(
     n_candidates: int = 100,
     text_encoder: str | Path | TextEncoder | Any | None = "default",
     groups: Any = None,
+    ann: ANNIndex | str | None = "auto",
 ) -> Path:
     """Write a bundle from its parts (what :func:`export_bundle` gathers from a run).
 
@@ -169,6 +195,12 @@ def write_bundle(
     per point; ``vectors`` are the item vectors the policies' re-rankers read (e.g. genres);
     ``groups`` the item groups of the fair re-ranker and long-tail boost (default: head /
     long tail by training popularity, as :meth:`ItemContext.from_training`).
+
+    ``ann``: the candidate retrieval index, for an embedding-based candidate model (BPR,
+    sequential): an :class:`~paretorec.ranking.ANNIndex` kind (``"auto"``: exact below
+    50,000 items, IVF-SQ8 above), an ``ANNIndex`` (built over the model's item vectors
+    here unless already built), or ``None`` for none. Models without item vectors (EASE,
+    item-kNN) get none with ``"auto"``.
     """
     if not front:
         raise ParetorecError("front must hold at least one point, got none")
@@ -206,6 +238,7 @@ def write_bundle(
                 f"{groups.shape}"
             )
         context = ItemContext(context.vectors, context.popularity, context.n_users, groups)
+    index = _candidate_index(model, ann, int(min(n_candidates, dataset.n_items)))
     texts, titles = _texts_and_titles(dataset)
     encoder_ref, text_vectors = _encode_texts(text_encoder, texts)
     meta = {
@@ -222,6 +255,18 @@ def write_bundle(
         "ranker": ranker is not None,
         "n_train_users": int(context.n_users),
         "text_encoder": encoder_ref,
+        "ann": None
+        if index is None
+        else {
+            "kind": index.built_kind_,
+            "metric": index.metric,
+            "n_items": index.n_items_,
+            "dim": index.dim_,
+            "nlist": index.nlist_,
+            "nprobe": index.nprobe,
+            "nprobe_recall": index.tuned_recall_,
+            "build_seconds": index.build_seconds_,
+        },
         "front": points,
         "config": _jsonable(dict(config or {})),
     }
@@ -232,6 +277,8 @@ def write_bundle(
         model.save(staging / "candidates")
         if ranker is not None:
             ranker.save(staging / "ranker")
+        if index is not None:
+            index.save(staging / "ann")
         tensors: dict[str, np.ndarray] = {
             "vectors": dense,
             "popularity": np.asarray(context.popularity, dtype=np.float64),
@@ -263,6 +310,74 @@ def write_bundle(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _candidate_index(
+    model: CandidateModel, ann: ANNIndex | str | None, n_candidates: int
+) -> ANNIndex | None:
+    """The candidate model's retrieval index (built over its item vectors) or ``None``.
+
+    An IVF index built here without an ``nprobe`` gets the smallest one (1, 2, 4, ...)
+    whose recall of the exact top ``n_candidates`` reaches 0.97 on up to 200 training
+    users."""
+    if ann is None:
+        return None
+    if not is_embedding_model(model):
+        if isinstance(ann, str) and ann == "auto":
+            return None
+        raise ParetorecError(
+            f"ann: the candidate model {model.name!r} has no item vectors to index (only "
+            f"bpr and sequential do); pass ann='auto' or None, got {ann!r}"
+        )
+    items, metric = retrieval_items(model)
+    index = ann if isinstance(ann, ANNIndex) else ANNIndex(ann, metric=metric)
+    if index.metric != metric:
+        raise ParetorecError(
+            f"ann: the {model.name!r} model ranks by metric {metric!r}, the index uses "
+            f"{index.metric!r}"
+        )
+    if index.index_ is None:
+        tune = index.nprobe is None
+        index.build(items)
+        if tune and index.built_kind_ in ("ivf", "ivf_sq8"):
+            # the smallest nprobe reaching recall 0.97 of the exact top-C on training users
+            users = np.flatnonzero(np.diff(model.seen.indptr) > 0)
+            rng = np.random.default_rng(0)
+            users = np.sort(rng.choice(users, size=min(NPROBE_USERS, len(users)), replace=False))
+            index.tune_nprobe(
+                retrieval_queries(model, users), items, n_candidates, target=NPROBE_RECALL
+            )
+        return index
+    if (index.n_items_, index.dim_) != items.shape:
+        raise ParetorecError(
+            f"ann: the index holds {index.n_items_} x {index.dim_} item vectors, the "
+            f"candidate model has {items.shape[0]} x {items.shape[1]}; rebuild it"
+        )
+    # a prebuilt index must hold these vectors: its scores of a sample of queries equal
+    # the inner products with the model's vectors of the items it returns
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(items), size=min(16, len(items)), replace=False)
+    queries = items[sample] + rng.normal(size=(len(sample), items.shape[1])).astype(np.float32)
+    found, scores = index.search(queries, 1)
+    compared = np.einsum(
+        "ij,ij->i",
+        _unit(items[found[:, 0]]) if index.metric == "cosine" else items[found[:, 0]],
+        _unit(queries) if index.metric == "cosine" else queries,
+    )
+    # HNSW's scores come back through squared distances: allow for their float32 rounding
+    scale = 1.0 + np.einsum("ij,ij->i", queries, queries) + index.max_norm_
+    if index.metric == "cosine":
+        scale = np.full(len(queries), 3.0)
+    if not (np.abs(scores[:, 0] - compared) <= 1e-4 * scale + 1e-3 * np.abs(compared)).all():
+        raise ParetorecError(
+            "ann: the prebuilt index does not hold the candidate model's item vectors (its "
+            "scores differ from the model's); rebuild it from this model"
+        )
+    return index
+
+
+def _unit(array: np.ndarray) -> np.ndarray:
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
 
 
 def _parts_from_run(run: ParetoRun, space: str) -> dict[str, Any]:
@@ -483,4 +598,5 @@ def load_bundle(path: str | Path) -> Bundle:
         groups=tensors["groups"],
         text_vectors=tensors.get("text_vectors"),
         points=points,
+        ann=ANNIndex.load(folder / "ann") if meta.get("ann") else None,
     )

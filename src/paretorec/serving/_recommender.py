@@ -38,6 +38,16 @@ Documented decisions:
   (the app calls it after each durable ``/feedback`` commit) join that user's history in
   this process at once: the next list folds them in and no longer shows those items.
   Each worker process keeps its own; they survive a reload, not a restart.
+* **Candidate retrieval.** With an embedding-based candidate model (BPR, sequential) the
+  bundle holds an :class:`~paretorec.ranking.ANNIndex` over its item vectors. When that
+  index is approximate (IVF, HNSW: catalogues of 50,000 items and more under ``"auto"``),
+  a known user's or a folded-in history's query vector retrieves the top-C candidates from
+  it (seen and excluded items fetched beyond C and filtered), so no request scores the
+  whole catalogue; their scores are the model's (the index re-ranks exactly). A flat
+  (exact) index, EASE and item-kNN score every item (the exact path); ``retrieval="ann"``
+  forces the index, ``"exact"`` the full scores. Items added at run time have no vectors
+  of the candidate model: they stay an exact side list scored by text (below), merged with
+  the retrieved candidates, so nothing is added to the index.
 * **Propensity.** Every policy on the front is deterministic, so each listed item was shown
   with probability 1; the field is there for the logs off-policy evaluation reads.
 """
@@ -53,11 +63,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from .._validation import ParetorecError, check_positive_int, show
+from .._validation import ParetorecError, check_choice, check_positive_int, show
 from ..models import CandidateModel
 from ..pareto import ParetoFront
-from ..ranking import CandidateSet, ItemContext, Policy, apply_policy, fused_scores
+from ..ranking import (
+    ANNIndex,
+    CandidateSet,
+    ItemContext,
+    Policy,
+    apply_policy,
+    fused_scores,
+    retrieval_queries,
+    retrieval_scale,
+)
 from ._bundle import Bundle, FrontPoint, load_bundle
 
 #: Users whose mean ranker prediction stands in for an anonymous user's.
@@ -215,13 +235,35 @@ class Recommender:
         encoder: the text encoder for :meth:`add_items` (default: the bundle's reference,
             loaded on first use); any object with ``encode(texts) -> (n, d) array``.
         max_k: the largest ``k`` a request may ask for.
+        retrieval: ``"auto"`` (the bundle's ANN index when it is approximate, else every
+            item scored), ``"ann"`` (the index, also a flat one) or ``"exact"``.
     """
 
     def __init__(
-        self, bundle: Bundle | str | Path, *, encoder: Any = None, max_k: int = MAX_K
+        self,
+        bundle: Bundle | str | Path,
+        *,
+        encoder: Any = None,
+        max_k: int = MAX_K,
+        retrieval: str = "auto",
     ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.max_k = check_positive_int(max_k, "max_k")
+        self.retrieval = check_choice(retrieval, "retrieval", ("auto", "ann", "exact"))
+        index = self.bundle.ann
+        if retrieval == "ann" and index is None:
+            raise ParetorecError(
+                f"retrieval='ann' needs a bundle with an ANN index; this bundle's candidate "
+                f"model {self.bundle.model.name!r} has none (only bpr and sequential do)"
+            )
+        #: the index candidates are retrieved through, or None (every item scored)
+        self.ann: ANNIndex | None = (
+            index
+            if index is not None
+            and (retrieval == "ann" or (retrieval == "auto" and index.built_kind_ != "flat"))
+            else None
+        )
+        self._ann_scale = retrieval_scale(self.bundle.model)
         self.model: CandidateModel = self.bundle.model
         self.ranker = self.bundle.ranker
         self.points: tuple[FrontPoint, ...] = self.bundle.points
@@ -527,26 +569,41 @@ class Recommender:
         # the order the sequential model reads)
         full_history = np.concatenate([seen[~np.isin(seen, given)], given]) if len(given) else seen
         base_history = full_history[full_history < catalogue.n_base]
+        excluded = [catalogue.index[c] for c in map(raw_key, exclude) if c in catalogue.index]
         fallback = None
+        query: np.ndarray | None = None
+        scores: np.ndarray | None = None
         if user_code is not None and not len(given):
-            scores = self.model.score(np.array([user_code]))[0].copy()
+            if self.ann is not None:
+                query = retrieval_queries(self.model, np.array([user_code]))
+            else:
+                scores = self.model.score(np.array([user_code]))[0].copy()
         elif len(base_history) or not self.model.requires_history:
-            scores = self.fold_in([base_history])[0] if len(base_history) else self._popular()
-            if not len(base_history):
+            if len(base_history) and self.ann is not None:
+                query = retrieval_queries(self.model, histories=[base_history])
+            elif len(base_history):
+                scores = self.fold_in([base_history])[0]
+            else:
+                scores = self._popular()
                 fallback = "popularity"
         else:
             scores = self._popular()
             fallback = "text" if len(full_history) else "popularity"
-        scores = scores.astype(np.float64)
-        scores[base_history] = -np.inf
-        excluded = [catalogue.index[c] for c in map(raw_key, exclude) if c in catalogue.index]
-        scores[[c for c in excluded if c < catalogue.n_base]] = -np.inf
-        n_finite = int(np.isfinite(scores).sum())
-        width = min(self.bundle.n_candidates, n_finite)
-        items = (
-            top_k_row(scores.astype(np.float32), width) if width else np.zeros(0, dtype=np.int64)
-        )
-        cand_scores = scores[items]
+        blocked = np.union1d(base_history, [c for c in excluded if c < catalogue.n_base])
+        if query is not None:
+            items, cand_scores = self._retrieve(query, blocked.astype(np.int64), catalogue)
+        else:
+            assert scores is not None  # internal invariant: one of the two paths ran
+            scores = scores.astype(np.float64)
+            scores[blocked.astype(np.int64)] = -np.inf
+            n_finite = int(np.isfinite(scores).sum())
+            width = min(self.bundle.n_candidates, n_finite)
+            items = (
+                top_k_row(scores.astype(np.float32), width)
+                if width
+                else np.zeros(0, dtype=np.int64)
+            )
+            cand_scores = scores[items]
         items, cand_scores = self._with_added_items(
             items, cand_scores, full_history, set(excluded), catalogue
         )
@@ -585,6 +642,24 @@ class Recommender:
             fallback=fallback,
             extras={"catalogue": catalogue},
         )
+
+    def _retrieve(
+        self, query: np.ndarray, blocked: np.ndarray, catalogue: _Catalogue
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top-C candidates of one query from the ANN index (``blocked`` base items
+        left out), with the model's scores (float64)."""
+        assert self.ann is not None  # internal invariant: called only with an index
+        width = min(self.bundle.n_candidates, catalogue.n_base - len(blocked))
+        if width <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        exclude = sp.csr_matrix(
+            (np.ones(len(blocked), dtype=np.float32), blocked, [0, len(blocked)]),
+            shape=(1, catalogue.n_base),
+        )
+        found, values = self.ann.search(query, width, exclude=exclude)
+        keep = found[0] >= 0
+        items = found[0][keep].astype(np.int64)
+        return items, values[0][keep].astype(np.float64) * self._ann_scale
 
     def _exposure_snapshot(self, n_items: int) -> np.ndarray:
         with self._exposure_lock:
