@@ -113,6 +113,35 @@ def test_two_service_processes_on_sqlite(tiny_bundle: Path, tmp_path: Path) -> N
     _two_services_write(f"sqlite:///{tmp_path / 'shared.db'}", tiny_bundle, tmp_path)
 
 
+def test_a_table_created_by_another_process_meanwhile_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """checkfirst-then-CREATE races with a second process opening the same store; the loser
+    sees "table already exists" and must retry (the retry's check finds the table)."""
+    import sqlite3
+
+    from sqlalchemy import MetaData
+    from sqlalchemy.exc import OperationalError
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    FeedbackStore(url).close()  # "the other process" created the table
+    real = MetaData.create_all
+    calls: list[int] = []
+
+    def racing(self, bind, tables=None, checkfirst=True):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:  # as if the check ran before the other process's CREATE
+            raise OperationalError(
+                "CREATE TABLE feedback_events", {}, sqlite3.OperationalError("already exists")
+            )
+        return real(self, bind, tables=tables, checkfirst=checkfirst)
+
+    monkeypatch.setattr(MetaData, "create_all", racing)
+    store = FeedbackStore(url)
+    assert len(calls) == 2
+    store.close()
+
+
 # ---------------------------------------------------------------------------- PostgreSQL
 def _postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))

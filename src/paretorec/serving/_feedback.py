@@ -108,7 +108,23 @@ class FeedbackStore:
         )
         self._create_lock = threading.Lock()
         with self._create_lock:
-            self.metadata.create_all(self.engine, checkfirst=True)
+            self._create_tables()
+
+    def _create_tables(self, attempts: int = 5) -> None:
+        """Create the table unless it exists. ``checkfirst`` then ``CREATE`` is not atomic:
+        another process opening the same store can create it in between (SQLite: "table
+        already exists"; PostgreSQL: a duplicate ``pg_type`` key), so such a failure is
+        retried, and the retry's check then finds the table."""
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(attempts):
+            try:
+                self.metadata.create_all(self.engine, checkfirst=True)
+                return
+            except DBAPIError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def __repr__(self) -> str:
         return f"FeedbackStore({self.engine.url.render_as_string(hide_password=True)!r})"
