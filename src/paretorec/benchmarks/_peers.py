@@ -488,10 +488,11 @@ def cached_peer_run(
                 seconds=float(meta["seconds"]),
             )
             return peer, {**meta["computed"], "cached": True, "cache_entry": digest}
+    commit = git_commit()  # the code that starts the run (HEAD may move while it runs)
     with tempfile.TemporaryDirectory(prefix="peer_cache_") as folder:
         peer = run(Path(folder))
     computed = {
-        "commit": git_commit(),
+        "commit": commit,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(peer.seconds, 1),
     }
