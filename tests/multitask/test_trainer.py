@@ -89,6 +89,25 @@ def test_fit_leaves_the_global_random_state_alone(split_rows: Any) -> None:
     torch.testing.assert_close(torch.rand(3), expected)
 
 
+@pytest.mark.parametrize("architecture", ["mmoe", "esmm"])
+def test_a_float64_default_dtype_trains_in_float64(split_rows: Any, architecture: str) -> None:
+    # the scale benchmark checks DDP equality in float64, where Adam cannot turn float32
+    # summation-order rounding into lr-sized steps: rows and model must follow the dtype
+    dataset, train, valid = split_rows
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        ranker = MultiTaskRanker(architecture, **{**FAST_RANKER, "epochs": 1})
+        ranker.fit(train, valid, dataset=dataset)
+        batch = encode_rows(valid, ranker.features_, ranker.tasks)
+    finally:
+        torch.set_default_dtype(previous)
+    assert batch.dense.dtype == batch.labels.dtype == torch.float64
+    assert {p.dtype for p in ranker.model_.parameters()} == {torch.float64}
+    assert all(np.isfinite(v).all() for v in ranker.predict(valid).values())
+    assert encode_rows(valid, ranker.features_, ranker.tasks).dense.dtype == torch.float32
+
+
 # --------------------------------------------------------------------------- early stopping
 def test_best_epoch_is_restored(split_rows: Any) -> None:
     dataset, train, valid = split_rows

@@ -151,11 +151,22 @@ DDP_RANKER: dict[str, Any] = {
 }
 
 
-def _ddp_fit(n_impressions: int) -> tuple[dict[str, np.ndarray], float, int]:
+#: steps after which the per-step parameter difference is recorded (and the last step)
+DDP_TRACE_STEPS = (1, 10, 25, 50, 75, 100, 125, 150, 175)
+
+
+def _ddp_fit(
+    n_impressions: int, dtype: str = "float32"
+) -> tuple[dict[str, np.ndarray], float, int, dict[int, np.ndarray]]:
+    """Fit the DDP ranker (in the process group, if one is initialised) with ``dtype`` as
+    torch's default float dtype; returns the final state, seconds, rows seen and the flat
+    parameters after each step of :data:`DDP_TRACE_STEPS` (read by a forward pre-hook: the
+    model's ``k+1``-th training forward sees the parameters of step ``k``)."""
     import torch
 
     from ..data import simulate_funnel
     from ..multitask import MultiTaskRanker, TaskSpec
+    from ..multitask._models import MultiTaskModel
 
     torch.set_num_threads(1)
     funnel = simulate_funnel(n_users=2000, n_items=1000, n_impressions=n_impressions, seed=0)
@@ -165,34 +176,61 @@ def _ddp_fit(n_impressions: int) -> tuple[dict[str, np.ndarray], float, int]:
         [TaskSpec("click"), TaskSpec("conversion")],
         **DDP_RANKER,
     )
-    started = time.perf_counter()
-    ranker.fit(rows, dataset=funnel.dataset)
-    seconds = time.perf_counter() - started
+    trace: dict[int, np.ndarray] = {}
+    forwards = 0
+
+    def record(module: torch.nn.Module, args: Any) -> None:
+        nonlocal forwards
+        if isinstance(module, MultiTaskModel) and module.training:
+            if forwards in DDP_TRACE_STEPS:
+                flat = [p.detach().reshape(-1) for p in module.parameters()]
+                trace[forwards] = torch.cat(flat).to(torch.float64).numpy().copy()
+            forwards += 1
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        started = time.perf_counter()
+        ranker.fit(rows, dataset=funnel.dataset)
+        seconds = time.perf_counter() - started
+    finally:
+        hook.remove()
+        torch.set_default_dtype(previous)
     model = ranker.model_
     assert model is not None  # fitted above
+    assert next(model.parameters()).dtype == getattr(torch, dtype)  # trained in that dtype
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    return state, seconds, len(rows) * DDP_RANKER["epochs"]
+    trace[forwards] = np.concatenate(
+        [p.detach().reshape(-1).double().numpy() for p in model.parameters()]
+    )
+    return state, seconds, len(rows) * DDP_RANKER["epochs"], trace
 
 
-def _ddp_rank(rank: int, world: int, store: str, n_impressions: int, out: str) -> None:
+def _ddp_rank(rank: int, world: int, store: str, n_impressions: int, dtype: str, out: str) -> None:
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
-        state, seconds, samples = _ddp_fit(n_impressions)
+        state, seconds, samples, trace = _ddp_fit(n_impressions, dtype)
         np.savez(f"{out}.rank{rank}.npz", **state)  # type: ignore[arg-type]
+        np.savez(f"{out}.rank{rank}.trace.npz", **{str(k): v for k, v in trace.items()})  # type: ignore[arg-type]
         Path(f"{out}.rank{rank}.txt").write_text(f"{seconds} {samples}")
     finally:
         dist.destroy_process_group()
 
 
-def _ddp(n_impressions: int) -> dict[str, Any]:
-    single, single_seconds, samples = _ddp_fit(n_impressions)
+def _ddp_compare(n_impressions: int, dtype: str) -> dict[str, Any]:
+    """One process vs two gloo ranks in ``dtype``: seconds, the largest final parameter
+    difference and the difference after each traced step."""
+    single, single_seconds, samples, single_trace = _ddp_fit(n_impressions, dtype)
     with tempfile.TemporaryDirectory() as folder:
         context = multiprocessing.get_context("spawn")
         out = str(Path(folder) / "ddp")
         processes = [
-            context.Process(target=_ddp_rank, args=(rank, 2, f"{folder}/store", n_impressions, out))
+            context.Process(
+                target=_ddp_rank, args=(rank, 2, f"{folder}/store", n_impressions, dtype, out)
+            )
             for rank in (0, 1)
         ]
         for process in processes:
@@ -202,6 +240,7 @@ def _ddp(n_impressions: int) -> dict[str, Any]:
         if any(p.exitcode != 0 for p in processes):
             raise RuntimeError("a DDP rank failed")
         states = [dict(np.load(f"{out}.rank{rank}.npz")) for rank in (0, 1)]
+        traces = [dict(np.load(f"{out}.rank{rank}.trace.npz")) for rank in (0, 1)]
         seconds = max(float(Path(f"{out}.rank{r}.txt").read_text().split()[0]) for r in (0, 1))
     diff = max(
         float(np.abs(state[name].astype(np.float64) - value).max(initial=0.0))
@@ -209,11 +248,35 @@ def _ddp(n_impressions: int) -> dict[str, Any]:
         for name, value in single.items()
         if value.dtype.kind == "f"
     )
+    by_step = {
+        step: max(float(np.abs(trace[str(step)] - flat).max()) for trace in traces)
+        for step, flat in sorted(single_trace.items())
+    }
     return {
-        "impressions": n_impressions,
         "samples_per_second_1_process": samples / single_seconds,
         "samples_per_second_2_processes": samples / seconds,
         "max_param_diff": diff,
+        "by_step": by_step,
+    }
+
+
+def _ddp(n_impressions: int) -> dict[str, Any]:
+    """The equality check in float64 (summation order costs ~1e-16 relative there) and the
+    float32 figure beside it, with the difference after each traced step of both."""
+    exact = _ddp_compare(n_impressions, "float64")
+    single = _ddp_compare(n_impressions, "float32")
+    steps = max(single["by_step"])
+    return {
+        "impressions": n_impressions,
+        "steps": steps,
+        "samples_per_second_1_process": single["samples_per_second_1_process"],
+        "samples_per_second_2_processes": single["samples_per_second_2_processes"],
+        "max_param_diff": exact["max_param_diff"],
+        "max_param_diff_float32": single["max_param_diff"],
+        "param_diff_by_step": {
+            "float64": {str(k): v for k, v in exact["by_step"].items()},
+            "float32": {str(k): v for k, v in single["by_step"].items()},
+        },
     }
 
 
@@ -323,6 +386,7 @@ def run(
         "ann_build_seconds_largest_dim": ann[largest]["build_seconds"],
         "ann_n_items": n_items,
         "ddp_max_param_diff": ddp["max_param_diff"],
+        "ddp_max_param_diff_float32": ddp["max_param_diff_float32"],
         "ddp_speedup_2_processes": ddp["samples_per_second_2_processes"]
         / ddp["samples_per_second_1_process"],
     }
@@ -359,7 +423,19 @@ def run(
         "ddp": (
             "MultiTaskRanker mmoe, tasks click + conversion, uncertainty weighting, dropout 0, "
             f"{DDP_RANKER['epochs']} epochs, batch 1024, simulated funnel (2,000 users, 1,000 "
-            "items); 1 process vs 2 gloo processes on this machine (2 cores), one thread each"
+            "items); 1 process vs 2 gloo processes on this machine (2 cores), one thread each, "
+            "over the same global batch order. Adam turns float rounding into full steps: a "
+            "coordinate whose gradient is near zero moves by about lr * g / (|g| + eps), so "
+            "where 2 ranks sum a global gradient in another order than 1 process does (each "
+            "rank's partial sums, then the all-reduce), its last-bit difference can change "
+            "that step by up to lr; training then carries it and it grows with the steps. "
+            "So the equality check, max_param_diff (summary ddp_max_param_diff), is the "
+            "largest difference of any parameter after the whole fit run in float64 "
+            "(torch.set_default_dtype before the model is built; rounding ~1e-16 there), and "
+            "max_param_diff_float32 (summary ddp_max_param_diff_float32) is the same "
+            "comparison in float32, the dtype training uses; param_diff_by_step gives both "
+            "after steps 1, 10, 25, ... and the last, which shows where the float32 one grows. "
+            "Throughput is the float32 runs'"
         ),
         "search": (
             "MovieLens-100k validation carve, EASE top-100 candidates (no ranker), NSGA-II, "
@@ -381,7 +457,11 @@ def run(
     for title, prefix in (("ANN retrieval", "ann"), ("DDP", "ddp"), ("search", "search")):
         chosen = [row for row in rows if row["name"].startswith(prefix)]
         if chosen:
-            print_rows(title, chosen, list(chosen[0]["metrics"]))
+            scalars = [k for k, v in chosen[0]["metrics"].items() if not isinstance(v, dict)]
+            print_rows(title, chosen, scalars)
+    for dtype, by_step in ddp["param_diff_by_step"].items():
+        print(f"DDP {dtype} max parameter difference after step: "
+              + ", ".join(f"{step}: {value:.2g}" for step, value in by_step.items()))  # fmt: skip
     if skipped:
         print(skipped)
     write_result(result, output_dir)

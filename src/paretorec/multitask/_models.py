@@ -37,8 +37,10 @@ class Batch:
 
     Attributes:
         user, item: int64 codes, shape (B,).
-        dense: standardised row-level dense features, float32 (B, n_row_dense).
-        labels: float32 (B, n_tasks), zero where the label is missing (or None to predict).
+        dense: standardised row-level dense features, float32 (torch's default float dtype;
+            B, n_row_dense).
+        labels: float32 (the default float dtype; B, n_tasks), zero where the label is
+            missing (or None to predict).
         mask: bool (B, n_tasks), True where the label exists (or None).
         index: positions of these rows in the rows table (int64, (B,)), so that hooks such as
             regularisers can look up anything else they keep per row.

@@ -56,17 +56,22 @@ def encode_rows(
     *,
     name: str = "rows",
 ) -> Batch:
-    """Encode a rows table into one :class:`Batch` (labels only when ``tasks`` is given)."""
+    """Encode a rows table into one :class:`Batch` (labels only when ``tasks`` is given).
+
+    Dense features and labels take torch's default float dtype (float32 unless
+    ``torch.set_default_dtype`` changed it, as the ``scale`` benchmark's float64 DDP check
+    does), so a model built under float64 trains in float64 end to end."""
     users, items = check_rows(rows, features.n_users, features.n_items, name)
+    floats = torch.get_default_dtype()
     labels = mask = None
     if tasks is not None:
         arrays = task_labels(rows, tasks, name)
-        labels = torch.from_numpy(arrays.labels)
+        labels = torch.from_numpy(arrays.labels).to(floats)
         mask = torch.from_numpy(arrays.mask)
     return Batch(
         user=torch.from_numpy(np.array(users, dtype=np.int64)),
         item=torch.from_numpy(np.array(items, dtype=np.int64)),
-        dense=torch.from_numpy(features.row_dense(rows)),
+        dense=torch.from_numpy(features.row_dense(rows)).to(floats),
         labels=labels,
         mask=mask,
         index=torch.arange(len(rows), dtype=torch.int64),
