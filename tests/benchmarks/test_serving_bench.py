@@ -271,3 +271,16 @@ def test_fork_server_serves_and_leaves_no_server_behind(bundle: Path, tmp_path: 
         os.kill(pid, 0)  # killed and reaped (a zombie would still accept signal 0)
     with pytest.raises(ParetorecError, match="did not answer"):
         wait_until_up(second.port, timeout=0.3)
+
+
+def test_the_load_generator_times_with_its_heap_frozen() -> None:
+    """Full collections of the client's heap paused it for 100-370 ms during timed loads."""
+    import gc
+
+    from paretorec.benchmarks._loadgen import frozen_heap
+
+    before = gc.get_freeze_count()
+    held = [[i] for i in range(1000)]
+    with frozen_heap():
+        assert gc.get_freeze_count() >= before + len(held)
+    assert gc.get_freeze_count() == before
