@@ -195,16 +195,7 @@ def run_obp(
             "prior_dist_out": str(folder / "prior.npy"),
             "result_out": str(folder / "out.json"),
         }
-        (folder / "request.json").write_text(json.dumps(request))
-        (folder / "run.py").write_text(_OBP_SCRIPT)
-        done = subprocess.run(
-            [str(python), str(folder / "run.py"), str(folder / "request.json")],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise ParetorecError(f"obp run failed: {done.stderr[-2000:]}")
+        _run_obp_script(python, folder, "run.py", _OBP_SCRIPT, request, timeout, "obp run")
         result: dict[str, Any] = {}
         if not feedback_only:
             result = json.loads((folder / "out.json").read_text())
@@ -348,18 +339,34 @@ def run_obp_protocol(
         "seed": PUBLISHED_PROTOCOL["seed"],
         "logistic_regression": PUBLISHED_PROTOCOL["logistic_regression"],
     }
-    (folder / "request.json").write_text(json.dumps(request))
-    (folder / "protocol.py").write_text(_OBP_PROTOCOL_SCRIPT)
-    done = subprocess.run(
-        [str(python), str(folder / "protocol.py"), str(folder / "request.json")],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    _run_obp_script(
+        python, folder, "protocol.py", _OBP_PROTOCOL_SCRIPT, request, timeout, "obp protocol run"
     )
-    if done.returncode != 0:
-        raise ParetorecError(f"obp protocol run failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads((folder / "out.json").read_text())
     result["action_dist"] = np.load(folder / "action_dist.npy")
     result["action_context"] = np.load(folder / "action_context.npy")
     result["runs"] = [folder / f"run{b}.npz" for b in range(int(n_runs))]
     return result
+
+
+def _run_obp_script(
+    python: Any,
+    folder: Path,
+    name: str,
+    script: str,
+    request: dict[str, Any],
+    timeout: float | None,
+    what: str,
+) -> None:
+    """Write ``script`` and its ``request.json`` into ``folder`` and run it under obp's
+    interpreter; a non-zero exit raises with the tail of its stderr."""
+    (folder / "request.json").write_text(json.dumps(request))
+    (folder / name).write_text(script)
+    done = subprocess.run(
+        [str(python), str(folder / name), str(folder / "request.json")],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise ParetorecError(f"{what} failed: {done.stderr[-2000:]}")
