@@ -110,3 +110,27 @@ def test_cli_bench_refuses_a_dirty_tree_unless_allow_dirty(
     written.clear()
     assert runner.invoke(app, ["bench", "fake", "--output-dir", "out"]).exit_code == 0
     assert written[0]["commit"] == git(repo, "rev-parse", "HEAD") and not written[0]["dirty"]
+
+
+def test_benchmark_outputs_do_not_make_a_tree_dirty(repo: Path) -> None:
+    """Every benchmark can run at one commit: the previous runs' uncommitted result files
+    and BENCHMARKS.md are outputs, not code; any other tracked change still counts."""
+    results = repo / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "a.json").write_text("{}\n")
+    (repo / "BENCHMARKS.md").write_text("# old\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "outputs")
+    head = git(repo, "rev-parse", "HEAD")
+    (results / "a.json").write_text('{"new": 1}\n')
+    (repo / "BENCHMARKS.md").write_text("# new\n")
+    with provenance(cwd=repo) as commit:
+        assert commit == head
+    # from a subfolder too (the exclusion is relative to the repository's top)
+    with provenance(cwd=results) as commit:
+        assert commit == head
+    (repo / "code.py").write_text("x = 2\n")
+    with pytest.raises(ParetorecError, match=REFUSAL), provenance(cwd=repo):
+        pytest.fail("the run must not start")
+    with pytest.raises(ParetorecError, match=REFUSAL), provenance(cwd=results):
+        pytest.fail("the run must not start")

@@ -1,7 +1,8 @@
 """Shared benchmark plumbing: the results JSON shape, printing, provenance.
 
 A result names the commit that produced it. A working tree with uncommitted changes to
-tracked files cannot name its code, so writing a result from one is refused unless it is
+tracked files (other than the benchmark outputs themselves, :data:`RESULT_PATHS`) cannot
+name its code, so writing a result from one is refused unless it is
 allowed explicitly (``paretorec bench NAME --allow-dirty``, :func:`provenance` or
 ``write_result(..., allow_dirty=True)``); the result then says ``"dirty": true`` and
 BENCHMARKS.md marks its section.
@@ -31,14 +32,28 @@ from .._validation import ParetorecError
 _RUN: ContextVar[tuple[str, bool] | None] = ContextVar("benchmark_run", default=None)
 
 
+#: What benchmark runs write (outputs, not code): changes here do not make a tree dirty, so
+#: every benchmark can run at one commit, each leaving its result file uncommitted for the next.
+RESULT_PATHS = ("benchmarks/results", "BENCHMARKS.md")
+
+
 def git_commit(cwd: str | Path | None = None) -> str:
-    """HEAD commit of the repository (with ``+dirty`` when there are local changes)."""
+    """HEAD commit of the repository (with ``+dirty`` when tracked files other than the
+    benchmark outputs in :data:`RESULT_PATHS` have local changes)."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=cwd
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ":(top)",
+                *(f":(top,exclude){path}" for path in RESULT_PATHS),
+            ],
             capture_output=True,
             text=True,
             check=True,
