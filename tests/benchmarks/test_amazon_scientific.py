@@ -121,3 +121,51 @@ def test_recbole_tunes_on_the_grid_then_runs_the_other_seeds_at_the_chosen_point
     )
     assert len(calls) == 6 and all(r["cache"]["cached"] for r in [*again, *again_further])
     assert (tmp_path / "topk_seed2022.csv").read_text() == "0.07\n"
+
+
+def test_recbole_fits_run_side_by_side_with_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``jobs=2``: two fits at a time (they overlap), the grid before the seeds, and the same
+    trials, choice and cache entries as one at a time."""
+    import threading
+    import time
+
+    from paretorec.benchmarks import _peers
+
+    valid = {(0.3, 128): 0.05, (0.3, 2048): 0.07, (0.5, 128): 0.04, (0.5, 2048): 0.06}
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+    order: list[int] = []
+
+    def fake_run(folder, **options):  # type: ignore[no-untyped-def]
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            order.append(options["seed"])
+        time.sleep(0.05)
+        score = valid[options["dropout"], options["batch_size"]]
+        Path(options["save_topk"]).write_text(f"{score}\n")
+        with lock:
+            running[0] -= 1
+        return _peers.PeerRun(
+            result={"best_valid_metrics": {"ndcg@10": score}}, command=[], returncode=0, seconds=1
+        )
+
+    def fake_key(script, options, data_files, *, threads, python=None):  # type: ignore[no-untyped-def]
+        return {"script": script, "options": dict(options), "threads": threads}
+
+    monkeypatch.setattr(_peers, "run_recbole_sasrec", fake_run)
+    monkeypatch.setattr(_peers, "peer_cache_key", fake_key)
+    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
+    trials, further = amazon.recbole_tuned_runs(
+        tmp_path, tmp_path, amazon.TUNING_GRID, [2020, 2021, 2022], {"epochs": 3}, jobs=2
+    )
+    assert peak[0] == 2
+    assert order == [2020] * 4 + sorted(order[4:]) and sorted(order[4:]) == [2021, 2022]
+    assert [(t["params"]["dropout"], t["params"]["batch_size"]) for t in trials] == list(valid)
+    assert [(r["seed"], r["params"]["dropout"]) for r in further] == [(2021, 0.3), (2022, 0.3)]
+    assert len(list((tmp_path / "cache" / "recbole_sasrec").iterdir())) == 6
+    with pytest.raises(ParetorecError, match="jobs"):
+        amazon.recbole_tuned_runs(tmp_path, tmp_path, amazon.TUNING_GRID, [2020], {}, jobs=0)

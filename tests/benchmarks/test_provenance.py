@@ -134,3 +134,18 @@ def test_benchmark_outputs_do_not_make_a_tree_dirty(repo: Path) -> None:
         pytest.fail("the run must not start")
     with pytest.raises(ParetorecError, match=REFUSAL), provenance(cwd=results):
         pytest.fail("the run must not start")
+
+
+def test_benchmarks_md_says_which_commit_the_results_come_from(tmp_path: Path) -> None:
+    base = toy()
+    for name, commit in (("movielens100k", "aaa"), ("fullsort", "aaa"), ("scale", "aaa")):
+        write_result({**base, "benchmark": name, "commit": commit, "dirty": False}, tmp_path)
+    page = render_markdown(tmp_path)
+    assert "All 3 results come from one commit: `aaa`." in page
+    assert "[other commit]" not in page
+    write_result({**base, "benchmark": "scale", "commit": "bbb", "dirty": False}, tmp_path)
+    page = render_markdown(tmp_path)
+    assert "2 of 3 results come from commit `aaa`" in page and "`scale` (bbb)" in page
+    titles = [line for line in page.splitlines() if line.startswith("## ")]
+    marked = [line for line in titles if line.endswith("[other commit]")]
+    assert len(titles) == 3 and len(marked) == 1 and "(`scale`)" in marked[0]

@@ -387,9 +387,11 @@ def recbole_tuned_runs(
     options: dict[str, Any],
     *,
     use_cache: bool = True,
+    jobs: int = 1,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """RecBole SASRec on every grid point at ``seeds[0]``, then the other seeds at the point
-    with the best validation nDCG@10; one fit at a time on one thread (peers' environment).
+    with the best validation nDCG@10; each fit on one thread (peers' environment), ``jobs``
+    fits at a time (each its own process: give it one core per job).
 
     Each fit (about 50 minutes here) is kept in the peer-run cache
     (:func:`paretorec.benchmarks._peers.cached_peer_run`, keyed by the script, its options,
@@ -425,27 +427,39 @@ def recbole_tuned_runs(
             "cache": cache,
         }
 
-    trials = [fit(point, seeds[0], f"grid{i}") for i, point in enumerate(grid)]
-    best = max(
-        trials, key=lambda t: (t["result"].get("best_valid_metrics") or {}).get("ndcg@10", 0.0)
-    )
-    point = {k: best["params"][k] for k in grid[0]}
-    return trials, [fit(point, seed, f"seed{seed}") for seed in seeds[1:]]
+    jobs = check_positive_int(jobs, "jobs")
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the fits are subprocesses
+        trials = list(pool.map(lambda i: fit(grid[i], seeds[0], f"grid{i}"), range(len(grid))))
+        best = max(
+            trials,
+            key=lambda t: (t["result"].get("best_valid_metrics") or {}).get("ndcg@10", 0.0),
+        )
+        point = {k: best["params"][k] for k in grid[0]}
+        further = list(pool.map(lambda seed: fit(point, seed, f"seed{seed}"), seeds[1:]))
+    return trials, further
 
 
 def fill_peer_cache(
-    *, data_dir: str | Path | None = None, recbole_seeds: int = 3, quick: bool = False
+    *,
+    data_dir: str | Path | None = None,
+    recbole_seeds: int = 3,
+    quick: bool = False,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run (or find cached) every RecBole fit the full benchmark needs, without training
-    ours: ``python benchmarks/amazon_scientific.py --peers-only``. Lets the peer's hours of
-    fitting run ahead (e.g. ``nice``-d in the background) of the benchmark itself."""
+    ours: ``python benchmarks/amazon_scientific.py --peers-only [--jobs N]``. Lets the peer's
+    hours of fitting run ahead (e.g. ``nice``-d in the background) of the benchmark itself;
+    ``jobs`` fits run side by side (one thread each), the seeds after the grid."""
     recbole_seeds = check_positive_int(recbole_seeds, "recbole_seeds")
+    jobs = check_positive_int(jobs, "jobs")
     folder = locate_dataset("amazon-scientific", data_dir)
     grid = QUICK_TUNING_GRID if quick else TUNING_GRID
     options = {**RECBOLE, "epochs": 1 if quick else RECBOLE["epochs"]}
     seeds = list(RECBOLE_SEEDS[: min(recbole_seeds, 2) if quick else recbole_seeds])
     with tempfile.TemporaryDirectory(prefix="recbole_") as scratch:
-        trials, seed_runs = recbole_tuned_runs(folder, Path(scratch), grid, seeds, options)
+        trials, seed_runs = recbole_tuned_runs(
+            folder, Path(scratch), grid, seeds, options, jobs=jobs
+        )
     runs = [*trials, *seed_runs]
     return {
         "runs": len(runs),

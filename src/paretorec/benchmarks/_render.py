@@ -25,6 +25,7 @@ and noisy: speed figures are medians of repeats.
 """
 
 DIRTY_TITLE = " [dirty tree]"
+OTHER_COMMIT_TITLE = " [other commit]"
 DIRTY_NOTE = (
     "> **From a dirty tree**: these figures were written with uncommitted changes to tracked "
     "files (`--allow-dirty`), so the commit below does not fully name the code that produced "
@@ -142,18 +143,54 @@ def _generic_section(name: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"title": str(result.get("benchmark", name)), "tables": [("Rows", columns[:10])]}
 
 
+def main_commit(results: dict[str, dict[str, Any]]) -> str | None:
+    """The commit most results name (a clean one first on a tie); ``None`` with no results."""
+    counts: dict[str, int] = {}
+    for result in results.values():
+        commit = str(result["commit"])
+        counts[commit] = counts.get(commit, 0) + 1
+    if not counts:
+        return None
+    return max(counts, key=lambda c: (counts[c], not c.endswith("+dirty")))
+
+
+def provenance_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Which commit the results come from: one line when every result names the same
+    commit, else the commit most of them name and the results that differ (their sections'
+    titles are marked ``[other commit]``)."""
+    main = main_commit(results)
+    if main is None:
+        return []
+    differ = [
+        f"`{name}` ({str(result['commit'])[:12]})"
+        for name, result in results.items()
+        if str(result["commit"]) != main
+    ]
+    if not differ:
+        return [f"All {len(results)} results come from one commit: `{main}`.", ""]
+    return [
+        f"{len(results) - len(differ)} of {len(results)} results come from commit `{main}`; "
+        f"from other commits (marked{OTHER_COMMIT_TITLE}): " + ", ".join(differ) + ".",
+        "",
+    ]
+
+
 def render_markdown(results_dir: str | Path) -> str:
     directory = Path(results_dir)
     out = [HEADER]
     others = sorted(p.stem for p in directory.glob("*.json") if p.stem not in SECTIONS)
-    for name in [*SECTIONS, *others]:
-        path = directory / f"{name}.json"
-        if not path.is_file():
-            continue
-        result = json.loads(path.read_text())
+    results = {
+        name: json.loads((directory / f"{name}.json").read_text())
+        for name in [*SECTIONS, *others]
+        if (directory / f"{name}.json").is_file()
+    }
+    out += provenance_lines(results)
+    main = main_commit(results)
+    for name, result in results.items():
         section = SECTIONS.get(name) or _generic_section(name, result)
         dirty = bool(result.get("dirty")) or str(result["commit"]).endswith("+dirty")
-        out += [f"## {section['title']} (`{name}`){DIRTY_TITLE if dirty else ''}", ""]
+        other = OTHER_COMMIT_TITLE if str(result["commit"]) != main else ""
+        out += [f"## {section['title']} (`{name}`){DIRTY_TITLE if dirty else ''}{other}", ""]
         if dirty:
             out += [DIRTY_NOTE, ""]
         out += [
