@@ -149,3 +149,19 @@ def test_benchmarks_md_says_which_commit_the_results_come_from(tmp_path: Path) -
     titles = [line for line in page.splitlines() if line.startswith("## ")]
     marked = [line for line in titles if line.endswith("[other commit]")]
     assert len(titles) == 3 and len(marked) == 1 and "(`scale`)" in marked[0]
+
+
+def test_every_result_names_its_machine(tmp_path: Path) -> None:
+    from paretorec.benchmarks._harness import environment
+
+    env = environment()
+    assert env["cpu"] and env["cpu_vector_isa"] in ("avx512_vnni", "avx512", "avx2", "arm64")
+    write_result({**toy(), "commit": "abc", "dirty": False}, tmp_path)
+    page = render_markdown(tmp_path)
+    line = next(x for x in page.splitlines() if x.startswith("- machine: "))
+    assert env["cpu"] in line and f"{env['cpu_count']} cores" in line
+    # results written before the CPU was recorded still render
+    old = {**toy(), "commit": "abc", "dirty": False}
+    old["environment"] = {"cpu_count": 2, "platform": "Linux"}
+    write_result(old, tmp_path)
+    assert "- machine: CPU model not recorded, 2 cores, platform Linux" in render_markdown(tmp_path)

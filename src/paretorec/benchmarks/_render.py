@@ -143,6 +143,19 @@ def _generic_section(name: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"title": str(result.get("benchmark", name)), "tables": [("Rows", columns[:10])]}
 
 
+def machine(environment: dict[str, Any]) -> str:
+    """One line about the machine a result was measured on, from its ``environment``."""
+    parts = [str(environment.get("cpu") or "CPU model not recorded")]
+    if environment.get("cpu_vector_isa"):
+        parts.append(str(environment["cpu_vector_isa"]))
+    if environment.get("cpu_count"):
+        parts.append(f"{environment['cpu_count']} cores")
+    for key in ("platform", "torch", "python"):
+        if environment.get(key):
+            parts.append(f"{key} {environment[key]}")
+    return ", ".join(parts)
+
+
 def main_commit(results: dict[str, dict[str, Any]]) -> str | None:
     """The commit most results name (a clean one first on a tie); ``None`` with no results."""
     counts: dict[str, int] = {}
@@ -196,6 +209,7 @@ def render_markdown(results_dir: str | Path) -> str:
         out += [
             f"- command: `{result['command']}`",
             f"- commit: `{result['commit']}`, date: {result['date']}",
+            f"- machine: {machine(result.get('environment') or {})}",
         ]
         for key, value in result["protocol"].items():
             if key != "published":
