@@ -139,12 +139,17 @@ def test_recbole_fits_run_side_by_side_with_jobs(
     peak = [0]
     order: list[int] = []
 
+    both = threading.Barrier(2)  # the first two fits must be running at once
+
     def fake_run(folder, **options):  # type: ignore[no-untyped-def]
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
             order.append(options["seed"])
-        time.sleep(0.05)
+            first_two = len(order) <= 2
+        if first_two:
+            both.wait(timeout=30)  # BrokenBarrierError if the fits ran one at a time
+        time.sleep(0.01)
         score = valid[options["dropout"], options["batch_size"]]
         Path(options["save_topk"]).write_text(f"{score}\n")
         with lock:
