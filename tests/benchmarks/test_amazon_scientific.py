@@ -79,17 +79,19 @@ def test_amazon_scientific_quick_reports_every_mode(amazon_dir: Path, tmp_path: 
     assert (tmp_path / "results" / "amazon_scientific.json").is_file()
 
 
-def test_recbole_tunes_on_the_grid_then_runs_the_other_seeds_at_the_chosen_point(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+#: Validation nDCG@10 the fake RecBole fits report per grid point (dropout, batch size).
+FAKE_VALID = {(0.3, 128): 0.05, (0.3, 2048): 0.07, (0.5, 128): 0.04, (0.5, 2048): 0.06}
+
+
+def fake_recbole(monkeypatch: pytest.MonkeyPatch, cache: Path, before=None):  # type: ignore[no-untyped-def]
+    """Replace RecBole fits with instant fakes scoring :data:`FAKE_VALID` (``before(options)``
+    runs first in each), keyed by settings alone, cached under ``cache``."""
     from paretorec.benchmarks import _peers
 
-    calls: list[dict] = []
-    valid = {(0.3, 128): 0.05, (0.3, 2048): 0.07, (0.5, 128): 0.04, (0.5, 2048): 0.06}
-
     def fake_run(folder, **options):  # type: ignore[no-untyped-def]
-        calls.append(options)
-        score = valid[options["dropout"], options["batch_size"]]
+        if before is not None:
+            before(options)
+        score = FAKE_VALID[options["dropout"], options["batch_size"]]
         Path(options["save_topk"]).write_text(f"{score}\n")
         return _peers.PeerRun(
             result={"best_valid_metrics": {"ndcg@10": score}}, command=[], returncode=0, seconds=1
@@ -100,7 +102,15 @@ def test_recbole_tunes_on_the_grid_then_runs_the_other_seeds_at_the_chosen_point
 
     monkeypatch.setattr(_peers, "run_recbole_sasrec", fake_run)
     monkeypatch.setattr(_peers, "peer_cache_key", fake_key)
-    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(cache))
+
+
+def test_recbole_tunes_on_the_grid_then_runs_the_other_seeds_at_the_chosen_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict] = []
+    valid = FAKE_VALID
+    fake_recbole(monkeypatch, tmp_path / "cache", calls.append)
     trials, further = amazon.recbole_tuned_runs(
         tmp_path, tmp_path, amazon.TUNING_GRID, [2020, 2021, 2022], {"epochs": 3}
     )
@@ -131,17 +141,14 @@ def test_recbole_fits_run_side_by_side_with_jobs(
     import threading
     import time
 
-    from paretorec.benchmarks import _peers
-
-    valid = {(0.3, 128): 0.05, (0.3, 2048): 0.07, (0.5, 128): 0.04, (0.5, 2048): 0.06}
+    valid = FAKE_VALID
     lock = threading.Lock()
     running = [0]
     peak = [0]
     order: list[int] = []
-
     both = threading.Barrier(2)  # the first two fits must be running at once
 
-    def fake_run(folder, **options):  # type: ignore[no-untyped-def]
+    def overlap(options):  # type: ignore[no-untyped-def]
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
@@ -150,20 +157,10 @@ def test_recbole_fits_run_side_by_side_with_jobs(
         if first_two:
             both.wait(timeout=30)  # BrokenBarrierError if the fits ran one at a time
         time.sleep(0.01)
-        score = valid[options["dropout"], options["batch_size"]]
-        Path(options["save_topk"]).write_text(f"{score}\n")
         with lock:
             running[0] -= 1
-        return _peers.PeerRun(
-            result={"best_valid_metrics": {"ndcg@10": score}}, command=[], returncode=0, seconds=1
-        )
 
-    def fake_key(script, options, data_files, *, threads, python=None):  # type: ignore[no-untyped-def]
-        return {"script": script, "options": dict(options), "threads": threads}
-
-    monkeypatch.setattr(_peers, "run_recbole_sasrec", fake_run)
-    monkeypatch.setattr(_peers, "peer_cache_key", fake_key)
-    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
+    fake_recbole(monkeypatch, tmp_path / "cache", overlap)
     trials, further = amazon.recbole_tuned_runs(
         tmp_path, tmp_path, amazon.TUNING_GRID, [2020, 2021, 2022], {"epochs": 3}, jobs=2
     )
