@@ -7,7 +7,8 @@ needs (about 50 minutes each on one thread; N of them side by side) and keeps th
 peer-run cache (`$PARETOREC_PEER_CACHE`, default ~/.cache/paretorec/peer_runs), so they can
 run ahead, e.g.
 `nice -n 19 python benchmarks/amazon_scientific.py --peers-only &`, and across sessions; the
-benchmark then reuses them and records where each came from.
+benchmark then reuses them and records where each came from. The benchmark may start while
+the fill runs: a fit in progress is waited for, never run twice.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ import json
 import re
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,7 +245,7 @@ def test_peer_runs_are_cached_with_their_artifacts(tmp_path: Path, monkeypatch) 
         key, _counting_run(calls, artifact, 4), artifacts={"topk.csv": artifact}, use_cache=False
     )
     assert calls == [1, 3, 4]
-    entries = list((tmp_path / "cache" / "recbole_sasrec").iterdir())
+    entries = [e for e in (tmp_path / "cache" / "recbole_sasrec").iterdir() if e.suffix != ".lock"]
     assert len(entries) == 2 and not any(e.name.endswith(".partial") for e in entries)
 
 
@@ -288,5 +290,45 @@ def test_a_run_without_its_artifact_leaves_no_partial_entry(tmp_path: Path, monk
 
     with pytest.raises(FileNotFoundError):
         _peers.cached_peer_run({"script": "x"}, no_file, artifacts={"a.csv": tmp_path / "none"})
-    left = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() or "partial" in p.name]
+    left = [
+        p.name
+        for p in (tmp_path / "cache").rglob("*")
+        if (p.is_file() and p.suffix != ".lock") or "partial" in p.name
+    ]
     assert left == []
+
+
+def test_a_second_caller_waits_for_the_run_in_progress(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Two callers of one key (the benchmark while `--peers-only` fills the cache): the second
+    waits for the first's fit and reuses it instead of fitting again."""
+    monkeypatch.setenv(_peers.PEER_CACHE_ENV, str(tmp_path / "cache"))
+    key = {"script": "recbole_sasrec", "options": {"seed": 7}}
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow(folder: Path) -> _peers.PeerRun:
+        calls.append("first")
+        started.set()
+        assert release.wait(30)
+        return _peers.PeerRun(result={"ndcg": 7}, command=["fit"], returncode=0, seconds=2.0)
+
+    def must_not_run(folder: Path) -> _peers.PeerRun:
+        calls.append("second")
+        return _peers.PeerRun(result={"ndcg": -1}, command=["fit"], returncode=0, seconds=0.0)
+
+    results: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: results.update(a=_peers.cached_peer_run(key, slow)))
+    first.start()
+    assert started.wait(30)
+    second = threading.Thread(
+        target=lambda: results.update(b=_peers.cached_peer_run(key, must_not_run))
+    )
+    second.start()
+    time.sleep(0.3)  # the second caller is now past any cache check: it must be waiting
+    assert second.is_alive(), "the second caller did not wait for the run in progress"
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert calls == ["first"]
+    assert results["b"][0].result == {"ndcg": 7} and results["b"][1]["cached"]
+    assert "another run is computing it" in capsys.readouterr().out

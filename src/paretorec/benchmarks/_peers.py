@@ -11,7 +11,9 @@ The peer scripts never import paretorec; this module never imports the peers.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
+import fcntl
 import functools
 import hashlib
 import json
@@ -23,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -466,29 +468,76 @@ def cached_peer_run(
     ``run(folder)`` performs the run; the files it writes at the ``artifacts`` paths are
     copied into the cache, and copied back to those paths on a hit. Returns the run and its
     provenance: whether it came from the cache, and the commit, date and seconds of the run
-    that computed it.
+    that computed it. A caller whose key another thread or process is computing waits for
+    that run (a ``flock`` under ``.locks/`` in the cache) and reuses it.
     """
     from ._harness import git_commit
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     entry = peer_cache_dir() / str(key.get("script", "peer")) / digest
-    meta_path = entry / "meta.json"
-    if use_cache and meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("key") == json.loads(json.dumps(key)) and all(
-            (entry / name).is_file() for name in artifacts
-        ):
-            for name, target in artifacts.items():
-                Path(target).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(entry / name, target)
-            peer = PeerRun(
-                result=meta["result"],
-                command=meta["command"],
-                returncode=0,
-                seconds=float(meta["seconds"]),
+    locks = peer_cache_dir() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    # One computation per key at a time, across threads and processes: a second caller
+    # (e.g. the benchmark while `--peers-only` fills the cache) waits, then reuses the entry.
+    with _entry_lock(locks / f"{entry.parent.name}-{digest}.lock", key):
+        if use_cache:
+            hit = _cache_hit(entry, key, artifacts)
+            if hit is not None:
+                return hit[0], {**hit[1], "cache_entry": digest}
+        # the code that starts the run (HEAD may move while it runs)
+        return _compute_entry(entry, key, digest, run, artifacts, git_commit())
+
+
+@contextlib.contextmanager
+def _entry_lock(path: Path, key: Mapping[str, Any]) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (held until the block ends; the OS drops it if the
+    process dies). Says so when another caller holds it, and waits."""
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(
+                f"peer run {key.get('script', 'peer')} {dict(key.get('options', {}))}: "
+                f"another run is computing it ({path}); waiting for it",
+                flush=True,
             )
-            return peer, {**meta["computed"], "cached": True, "cache_entry": digest}
-    commit = git_commit()  # the code that starts the run (HEAD may move while it runs)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _cache_hit(
+    entry: Path, key: Mapping[str, Any], artifacts: Mapping[str, Path]
+) -> tuple[PeerRun, dict[str, Any]] | None:
+    """The cached run at ``entry`` (its artifacts copied back), or None."""
+    meta_path = entry / "meta.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    if meta.get("key") != json.loads(json.dumps(key)) or not all(
+        (entry / name).is_file() for name in artifacts
+    ):
+        return None
+    for name, target in artifacts.items():
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry / name, target)
+    peer = PeerRun(
+        result=meta["result"], command=meta["command"], returncode=0, seconds=float(meta["seconds"])
+    )
+    return peer, {**meta["computed"], "cached": True}
+
+
+def _compute_entry(
+    entry: Path,
+    key: Mapping[str, Any],
+    digest: str,
+    run: Callable[[Path], PeerRun],
+    artifacts: Mapping[str, Path],
+    commit: str | None,
+) -> tuple[PeerRun, dict[str, Any]]:
+    """Perform the run and keep it (whole entries only) at ``entry``."""
     with tempfile.TemporaryDirectory(prefix="peer_cache_") as folder:
         peer = run(Path(folder))
     computed = {
