@@ -41,6 +41,15 @@ def test_ml100k_pareto_quick_writes_the_summary(
         pick = summary[f"{objective}_valsel_pick"]
         assert summary[key] == pytest.approx(pick["test"][objective] / plain[objective] - 1)
         assert pick["validation"]["ndcg"] >= 0.95 * summary["plain_validation"]["ndcg"]
+    # the guarded picks: the lower bound of the validation share clears the floor
+    for objective in ("ild", "coverage", "novelty"):
+        guarded = summary[f"{objective}_valsel_guarded_pick"]
+        assert guarded["validation_ndcg_share_lower_bound"] >= 0.95
+        assert guarded["validation_ndcg_share"] == pytest.approx(
+            guarded["validation"]["ndcg"] / summary["plain_validation"]["ndcg"]
+        )
+        assert 0 <= guarded["validation_ndcg_share_se"] < 0.1
+        assert summary[f"{objective}_valsel_guarded_ndcg_share"] > 0.9
     pick = summary["coverage_valsel_pick"]
     assert summary["coverage_ratio_at_95pct_ndcg_valsel"] == pytest.approx(
         pick["test"]["coverage"] / plain["coverage"]

@@ -253,3 +253,36 @@ def test_search_space_depth_bound_is_checked() -> None:
     with pytest.raises(ParetorecError, match=r"max_depth must be at least k \(10\) or None, got 5"):
         SearchSpace(k=10, max_depth=5)
     assert SearchSpace(k=10, max_depth=10).max_depth == 10
+
+
+def test_ndcg_per_user_averages_to_the_evaluated_ndcg() -> None:
+    evaluator = tiny_evaluator()
+    for policy in (Policy(k=5), Policy(k=5, reranker="mmr", mmr_lambda=0.3)):
+        per_user = evaluator.ndcg_per_user(policy)
+        assert per_user.shape == (len(evaluator.candidates.users),)
+        assert float(np.mean(per_user)) == pytest.approx(evaluator.evaluate(policy)["ndcg"])
+    with pytest.raises(ParetorecError, match="policy k"):
+        evaluator.ndcg_per_user(Policy(k=3))
+
+
+def test_ndcg_share_standard_errors_match_a_paired_bootstrap() -> None:
+    """The delta-method standard error of a policy's nDCG share of the plain ranking's,
+    against the spread of the share over 4,000 paired bootstrap resamples of users."""
+    from paretorec.pareto._objectives import ndcg_share_standard_errors
+
+    evaluator = tiny_evaluator()
+    policies = [
+        Policy(k=5),
+        Policy(k=5, reranker="mmr", mmr_lambda=0.3),
+        Policy(k=5, novelty_boost=0.5),
+    ]
+    se = ndcg_share_standard_errors(evaluator, policies)
+    assert se[0] == pytest.approx(0.0, abs=1e-12)  # the plain ranking against itself
+    base = evaluator.ndcg_per_user(Policy(k=5))
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(base), size=(4000, len(base)))
+    for i, policy in enumerate(policies[1:], start=1):
+        x = evaluator.ndcg_per_user(policy)
+        shares = x[draws].mean(axis=1) / base[draws].mean(axis=1)
+        assert se[i] > 0
+        assert se[i] == pytest.approx(float(np.std(shares)), rel=0.15)

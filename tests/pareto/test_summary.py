@@ -89,7 +89,9 @@ def test_no_test_selected_figure_is_left_unlabelled() -> None:
     headline = [key for key in summary if "95pct" in key]
     assert headline
     for key in headline:
-        assert key.endswith(("_valsel", "_valsel_vs_top_ndcg", "_test_oracle")), key
+        assert key.endswith(
+            ("_valsel", "_valsel_vs_top_ndcg", "_valsel_guarded", "_test_oracle")
+        ), key
 
 
 def test_hypervolume_ratios_with_both_references() -> None:
@@ -168,3 +170,47 @@ def test_ndcg_share_drift_near_the_pick_and_per_reranker() -> None:
     assert _ndcg_share_drift(run.holdout["full"], policies, list(OBJECTIVES), 0.0, 0.38) == {}
     nothing = _ndcg_share_drift(run.holdout["full"], policies, list(OBJECTIVES), 1.0, 0.38)
     assert nothing == {}  # no policy meets the floor
+
+
+def test_guarded_picks_need_the_lower_bound_to_clear_the_floor() -> None:
+    """With a standard error of 0.01 on every validation share, "bold" (share 0.9625, bound
+    0.9625 - 1.645 x 0.01 = 0.946) is out and "mild" (0.975, bound 0.9586) is the best
+    eligible ILD; the plain figures are unchanged."""
+    from dataclasses import replace
+
+    run = hand_made_run()
+    plain_summary = summarize(run)
+    assert not [k for k in plain_summary if "guarded" in k]  # not measured: no guarded keys
+    run.holdout["full"] = replace(run.holdout["full"], validation_ndcg_share_se=np.full(5, 0.01))
+    summary = summarize(run)
+    assert (
+        summary["ild_gain_at_95pct_ndcg_valsel"] == plain_summary["ild_gain_at_95pct_ndcg_valsel"]
+    )
+    plain, mild = np.array(ROWS[PLAIN][2]), np.array(ROWS[MILD][2])
+    assert summary["ild_gain_at_95pct_ndcg_valsel_guarded"] == pytest.approx(mild[1] / plain[1] - 1)
+    assert summary["coverage_ratio_at_95pct_ndcg_valsel_guarded"] == pytest.approx(
+        mild[2] / plain[2]
+    )
+    pick = summary["ild_valsel_guarded_pick"]
+    assert Policy.from_dict(pick["params"]) == ROWS[MILD][0]
+    assert pick["validation_ndcg_share"] == pytest.approx(0.39 / 0.40)
+    assert pick["validation_ndcg_share_lower_bound"] == pytest.approx(0.39 / 0.40 - 1.645 * 0.01)
+    assert summary["ild_valsel_guarded_ndcg_share"] == pytest.approx(mild[0] / plain[0])
+    # a large error leaves only policies well above the floor: the plain ranking itself
+    run.holdout["full"] = replace(run.holdout["full"], validation_ndcg_share_se=np.full(5, 0.03))
+    wide_error = summarize(run)
+    # (bounds: plain 1 - 0.049, sharp 1.025 - 0.049; plain has the better ILD)
+    assert Policy.from_dict(wide_error["ild_valsel_guarded_pick"]["params"]) == ROWS[PLAIN][0]
+    from rich.console import Console
+
+    from paretorec.pareto import print_front
+
+    run.summary = summary
+    console = Console(record=True, width=400)
+    print_front(run, console=console)
+    assert "guarded (validation share - 1.645 se >= 95%: 97.5% - 1.645 x 1.0%)" in (
+        console.export_text()
+    )
+    # NaN errors (not measurable) make a policy ineligible
+    run.holdout["full"] = replace(run.holdout["full"], validation_ndcg_share_se=np.full(5, np.nan))
+    assert "ild_valsel_guarded_pick" not in summarize(run)

@@ -35,6 +35,12 @@ SUMMARY_KEYS = (
     "ild_valsel_ndcg_share",
     "coverage_valsel_ndcg_share",
     "novelty_valsel_ndcg_share",
+    "ild_gain_at_95pct_ndcg_valsel_guarded",
+    "coverage_ratio_at_95pct_ndcg_valsel_guarded",
+    "novelty_gain_at_95pct_ndcg_valsel_guarded",
+    "ild_valsel_guarded_ndcg_share",
+    "coverage_valsel_guarded_ndcg_share",
+    "novelty_valsel_guarded_ndcg_share",
     "hv_ratio_vs_best_single_reranker",
     "hv_ratio_vs_best_single_reranker_offset_ref",
     "ild_gain_at_95pct_ndcg_valsel_vs_top_ndcg",
@@ -54,6 +60,9 @@ SUMMARY_KEYS = (
     "ild_valsel_pick",
     "coverage_valsel_pick",
     "novelty_valsel_pick",
+    "ild_valsel_guarded_pick",
+    "coverage_valsel_guarded_pick",
+    "novelty_valsel_guarded_pick",
     "plain_test",
     "plain_validation",
     "top_ndcg_test",
@@ -171,7 +180,11 @@ def run(
         "on test relative to the plain ranking's test value; *_valsel_pick holds that "
         "policy, its validation and test vectors and its test nDCG share of the plain "
         "ranking's. *_valsel_vs_top_ndcg: the same choice against the search's top "
-        "validation-nDCG policy, relative to its test values. *_test_oracle: filtered and "
+        "validation-nDCG policy, relative to its test values. *_valsel_guarded: the same choice "
+        "with a noise guard, among the policies whose validation nDCG@10 share of the plain "
+        "ranking's, less 1.645 standard errors over validation users (paired, delta method; "
+        "a one-sided 95 % lower bound), is >= 0.95; *_valsel_guarded_pick holds that policy, "
+        "its share, standard error and bound. *_test_oracle: filtered and "
         "picked on test, each objective its own policy (an optimistic bound, not a result)",
         "drift": "ndcg_share_drift_*: median over the front policies with validation nDCG@10 "
         ">= 0.95 x the plain ranking's (those *_valsel may pick) of test share - validation "

@@ -99,6 +99,25 @@ class PolicyEvaluator:
         ranked, elapsed = self.rank(policy)
         return self.score_lists(ranked, latency_seconds=elapsed)
 
+    def ndcg_per_user(self, policy: Policy) -> np.ndarray:
+        """nDCG@k of each candidate user's list under ``policy`` (rows aligned with the
+        candidates); :meth:`evaluate`'s ``ndcg`` is its mean over users."""
+        if policy.k != self.k:
+            raise ParetorecError(f"policy k ({policy.k}) must equal the evaluator's k ({self.k})")
+        ranked, _ = self.rank(policy)
+        return self._ndcg_of(ranked)[0]
+
+    def _ndcg_of(self, ranked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-user nDCG of ``ranked``, with the hit matrix and relevant counts it came from."""
+        binary, n_relevant = self._relevance
+        if np.ndim(ranked) == 2 and len(ranked) != binary.shape[0]:
+            raise ParetorecError(
+                f"relevant has {binary.shape[0]} rows but ranked has {len(ranked)}; "
+                "row r of relevant must belong to the user of ranked[r]"
+            )
+        hits = M._hits(M._check_ranked(ranked, n_items=binary.shape[1]), binary)
+        return M.ndcg_from_hits(hits, n_relevant), hits, n_relevant
+
     def score_lists(self, ranked: np.ndarray, latency_seconds: float = 0.0) -> dict[str, float]:
         """Objective values of given top-k lists (rows aligned with the candidates)."""
         wanted = set(self.objectives)
@@ -106,14 +125,7 @@ class PolicyEvaluator:
         needs_hits = wanted & {"ndcg", "recall"} or any(n.startswith("gap[") for n in wanted)
         ndcg_per_user = None
         if needs_hits:
-            binary, n_relevant = self._relevance
-            if np.ndim(ranked) == 2 and len(ranked) != binary.shape[0]:
-                raise ParetorecError(
-                    f"relevant has {binary.shape[0]} rows but ranked has {len(ranked)}; "
-                    "row r of relevant must belong to the user of ranked[r]"
-                )
-            hits = M._hits(M._check_ranked(ranked, n_items=binary.shape[1]), binary)
-            ndcg_per_user = M.ndcg_from_hits(hits, n_relevant)
+            ndcg_per_user, hits, n_relevant = self._ndcg_of(ranked)
             out["ndcg"] = M.mean_over_users(ndcg_per_user)
             out["recall"] = M.mean_over_users(M.recall_from_hits(hits, n_relevant))
         if "ild" in wanted:
@@ -134,6 +146,32 @@ class PolicyEvaluator:
             if name.startswith("gap[") and ndcg_per_user is not None and self.user_groups:
                 out[name] = float(M.group_gap(ndcg_per_user, self.user_groups[name[4:-1]]).gap)
         return {name: float(out[name]) for name in self.objectives}
+
+
+def ndcg_share_standard_errors(
+    evaluator: PolicyEvaluator, policies: Sequence[Policy], reference: Policy | None = None
+) -> np.ndarray:
+    """Standard error, over the evaluator's users, of each policy's nDCG as a share of the
+    ``reference`` policy's (default: the plain ranking, ``Policy(k)``).
+
+    Paired (both rankings are scored on the same users) and by the delta method: for the
+    share R = mean(x) / mean(y) of per-user nDCG x (policy) and y (reference) over n users,
+    se(R) = sd(x - R y) / (sqrt(n) mean(y)). Users whose nDCG is undefined for either
+    ranking are left out. NaN where the reference's mean nDCG is 0 or fewer than 2 users
+    remain.
+    """
+    base = evaluator.ndcg_per_user(reference if reference is not None else Policy(k=evaluator.k))
+    out = np.full(len(policies), np.nan)
+    for i, policy in enumerate(policies):
+        x = evaluator.ndcg_per_user(policy)
+        ok = np.isfinite(x) & np.isfinite(base)
+        n = int(ok.sum())
+        mean_y = float(base[ok].mean()) if n else 0.0
+        if n < 2 or not mean_y > 0:
+            continue
+        share = float(x[ok].mean()) / mean_y
+        out[i] = float(np.std(x[ok] - share * base[ok], ddof=1)) / (np.sqrt(n) * mean_y)
+    return out
 
 
 def objective_matrix(rows: Sequence[Mapping[str, Any]], objectives: Sequence[str]) -> np.ndarray:

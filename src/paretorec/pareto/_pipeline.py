@@ -25,7 +25,7 @@ from ._features import (
     item_vectors,
 )
 from ._front import Normalization, ParetoFront
-from ._objectives import PolicyEvaluator, objective_direction
+from ._objectives import PolicyEvaluator, ndcg_share_standard_errors, objective_direction
 from ._search import Constraint, HoldoutCheck, SearchResult, SearchSpace, holdout_check, run_search
 
 
@@ -312,6 +312,14 @@ def run_pareto(
         searches[name] = result
         front = result.front
         holdout[name] = holdout_check(result.front_policies(), front.values, test)
+        if name == "full" and "ndcg" in validation.objectives:
+            # how sure validation is of each front policy's nDCG share (guarded picks)
+            holdout[name] = replace(
+                holdout[name],
+                validation_ndcg_share_se=ndcg_share_standard_errors(
+                    validation, result.front_policies()
+                ),
+            )
         console.print(
             f"  space {name!r}: {len(result.policies)} policies evaluated, "
             f"{len(front.values)} on the front ({time.perf_counter() - started:.1f}s)"
@@ -350,6 +358,10 @@ HEADLINES: tuple[tuple[str, str, str], ...] = (
 )
 #: Hypervolume reference offset beyond the nadir, as a share of each objective's range.
 HV_REFERENCE_OFFSET = 0.1
+#: Guarded validation picks (``*_valsel_guarded``): a policy is eligible when the lower
+#: one-sided 95 % confidence bound of its validation nDCG share (share - z x its standard
+#: error over users) clears the floor, not the share alone.
+GUARD_Z = 1.645
 
 
 def _relative(value: float, reference: float, kind: str) -> float:
@@ -372,6 +384,35 @@ def _validation_pick(
     """
     front = ParetoFront(values=check.validation, directions=directions, names=objectives)
     return front.pick_constrained(objective, {"ndcg": ndcg_floor})
+
+
+def _guarded_pick(
+    check: HoldoutCheck,
+    objectives: list[str],
+    directions: list[str],
+    objective: str,
+    reference_ndcg: float,
+    anchor_share: float,
+    z: float = GUARD_Z,
+) -> int | None:
+    """Front row with the best *validation* ``objective`` among those whose validation nDCG
+    share of the reference, less ``z`` standard errors, is at least ``anchor_share``
+    (``None`` when no row is, or the standard errors were not measured).
+
+    A pick at the bare floor is the front point that validation flatters most, so on test
+    it tends to land below the floor (the winner's curse); requiring the lower confidence
+    bound to clear it keeps the choice on validation and makes the floor hold on new data.
+    """
+    se = check.validation_ndcg_share_se
+    if se is None or not reference_ndcg > 0:
+        return None
+    share = check.validation[:, objectives.index("ndcg")] / reference_ndcg
+    eligible = np.flatnonzero(np.isfinite(se) & (share - z * se >= anchor_share))
+    if not len(eligible):
+        return None
+    values = check.validation[eligible, objectives.index(objective)]
+    sign = 1.0 if directions[objectives.index(objective)] == "maximize" else -1.0
+    return int(eligible[int(np.argmax(sign * values))])
 
 
 def _ndcg_share_drift(
@@ -453,6 +494,9 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
     against the search's top-nDCG policy (the front point with the best validation nDCG) is
     a second reference (``*_valsel_vs_top_ndcg``). ``*_test_oracle`` figures filter and pick
     on test (each objective possibly a different policy): an optimistic bound, not a result.
+    ``*_valsel_guarded`` (when the run measured each front policy's standard error) is the
+    same choice with a noise guard: eligible are the policies whose validation nDCG share
+    less :data:`GUARD_Z` standard errors clears ``anchor_share`` (``*_valsel_guarded_pick``).
     Hypervolumes use one normalisation over every compared front's test values, with the
     nadir as reference and with a reference offset by 10 % of each objective's range
     (``*_offset_ref``), which credits extreme points.
@@ -552,6 +596,31 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
                     "test": as_dict(chosen),
                     "test_ndcg_share_of_plain": float(chosen[ndcg] / reference_test[ndcg]),
                 }
+                guarded = _guarded_pick(
+                    full, objectives, run.directions, objective, reference_valid[ndcg], anchor_share
+                )
+                if guarded is None:
+                    continue
+                kept = full.test[guarded]
+                se = full.validation_ndcg_share_se
+                assert se is not None  # a guarded pick exists only where it was measured
+                valid_share = float(full.validation[guarded, ndcg] / reference_valid[ndcg])
+                summary[f"{key}_valsel_guarded"] = _relative(
+                    float(kept[column]), float(reference_test[column]), kind
+                )
+                summary[f"{objective}_valsel_guarded_ndcg_share"] = float(
+                    kept[ndcg] / reference_test[ndcg]
+                )
+                summary[f"{objective}_valsel_guarded_pick"] = {
+                    "policy": policies[guarded].describe(),
+                    "params": policies[guarded].to_dict(),
+                    "validation": as_dict(full.validation[guarded]),
+                    "test": as_dict(kept),
+                    "validation_ndcg_share": valid_share,
+                    "validation_ndcg_share_se": float(se[guarded]),
+                    "validation_ndcg_share_lower_bound": valid_share - GUARD_Z * float(se[guarded]),
+                    "test_ndcg_share_of_plain": float(kept[ndcg] / reference_test[ndcg]),
+                }
     return summary
 
 
@@ -592,6 +661,15 @@ def print_front(run: ParetoRun, console: Console | None = None, limit: int = 25)
             f"{pick['policy']} -> test {values}; {key}_valsel={run.summary[key + '_valsel']:.4f}"
             f" (test nDCG {pick['test_ndcg_share_of_plain']:.1%} of the plain ranking's)"
         )
+        guarded = run.summary.get(f"{objective}_valsel_guarded_pick")
+        if guarded is not None:
+            console.print(
+                f"  guarded (validation share - {GUARD_Z} se >= 95%: "
+                f"{guarded['validation_ndcg_share']:.1%} - {GUARD_Z} x "
+                f"{guarded['validation_ndcg_share_se']:.1%}): {guarded['policy']} -> "
+                f"{key}_valsel_guarded={run.summary[key + '_valsel_guarded']:.4f} (test nDCG "
+                f"{guarded['test_ndcg_share_of_plain']:.1%} of the plain ranking's)"
+            )
     picks = ("knee_policy", "equal_preference_policy")
     shown = {
         k: v

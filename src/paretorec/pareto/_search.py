@@ -724,6 +724,9 @@ class HoldoutCheck:
     validation: np.ndarray
     test: np.ndarray
     spearman_ndcg: float
+    #: per front row: standard error over validation users of its validation nDCG as a
+    #: share of the plain ranking's (``ndcg_share_standard_errors``); None when not measured
+    validation_ndcg_share_se: np.ndarray | None = None
 
 
 def holdout_check(

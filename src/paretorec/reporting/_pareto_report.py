@@ -133,6 +133,7 @@ def explain_policy(policy: Policy | Mapping[str, Any]) -> str:
 def front_records(run: ParetoRun, space: str = "full") -> list[dict[str, Any]]:
     check = run.holdout[space]
     policies = run.front_policies(space)
+    se = check.validation_ndcg_share_se
     return [
         {
             "policy": policy.to_dict(),
@@ -140,6 +141,8 @@ def front_records(run: ParetoRun, space: str = "full") -> list[dict[str, Any]]:
             "explain": explain_policy(policy),
             "validation": dict(zip(run.objectives, check.validation[i].tolist(), strict=True)),
             "test": dict(zip(run.objectives, check.test[i].tolist(), strict=True)),
+            # standard error of the validation nDCG share of the plain ranking (guarded picks)
+            **({"validation_ndcg_share_se": float(se[i])} if se is not None else {}),
         }
         for i, policy in enumerate(policies)
     ]
