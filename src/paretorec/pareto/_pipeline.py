@@ -548,6 +548,16 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
     def as_dict(row: np.ndarray) -> dict[str, float]:
         return dict(zip(objectives, row.tolist(), strict=True))
 
+    def pick_record(i: int, reference_test: np.ndarray) -> dict[str, Any]:
+        """A chosen front row: its policy, vectors and test nDCG share of the reference."""
+        return {
+            "policy": policies[i].describe(),
+            "params": policies[i].to_dict(),
+            "validation": as_dict(full.validation[i]),
+            "test": as_dict(full.test[i]),
+            "test_ndcg_share_of_plain": float(full.test[i, ndcg] / reference_test[ndcg]),
+        }
+
     # Second reference: the search's top-nDCG policy (validation), on test.
     top = int(np.argmax(full.validation[:, ndcg]))
     summary["top_ndcg_policy"] = policies[top].to_dict()
@@ -589,13 +599,7 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
                 summary[f"{objective}_valsel_ndcg_share"] = float(
                     chosen[ndcg] / reference_test[ndcg]
                 )
-                summary[f"{objective}_valsel_pick"] = {
-                    "policy": policies[picked].describe(),
-                    "params": policies[picked].to_dict(),
-                    "validation": as_dict(full.validation[picked]),
-                    "test": as_dict(chosen),
-                    "test_ndcg_share_of_plain": float(chosen[ndcg] / reference_test[ndcg]),
-                }
+                summary[f"{objective}_valsel_pick"] = pick_record(picked, reference_test)
                 guarded = _guarded_pick(
                     full, objectives, run.directions, objective, reference_valid[ndcg], anchor_share
                 )
@@ -612,14 +616,10 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
                     kept[ndcg] / reference_test[ndcg]
                 )
                 summary[f"{objective}_valsel_guarded_pick"] = {
-                    "policy": policies[guarded].describe(),
-                    "params": policies[guarded].to_dict(),
-                    "validation": as_dict(full.validation[guarded]),
-                    "test": as_dict(kept),
+                    **pick_record(guarded, reference_test),
                     "validation_ndcg_share": valid_share,
                     "validation_ndcg_share_se": float(se[guarded]),
                     "validation_ndcg_share_lower_bound": valid_share - GUARD_Z * float(se[guarded]),
-                    "test_ndcg_share_of_plain": float(kept[ndcg] / reference_test[ndcg]),
                 }
     return summary
 
