@@ -110,3 +110,42 @@ def test_operating_points_are_the_validation_picks(run: ParetoRun) -> None:
 def test_policies_in_words(policy: Policy, words: str) -> None:
     assert words in explain_policy(policy)
     assert explain_policy(policy.to_dict()) == explain_policy(policy)
+
+
+def test_guarded_floor_picks_are_marked_when_measured(run: ParetoRun, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    full = run.holdout["full"]
+    n = len(full.validation)
+    guarded_run = replace(
+        run,
+        holdout={**run.holdout, "full": replace(full, validation_ndcg_share_se=np.full(n, 0.005))},
+    )
+    guarded_run.summary = summarize(guarded_run)
+    points = {p.key: p for p in operating_points(guarded_run)}
+    policies = guarded_run.front_policies()
+    marked = [key for key in points if key.startswith("guarded_")]
+    assert marked, "the tiny run should have policies above the guarded floor"
+    for key in marked:
+        objective = key.removeprefix("guarded_")
+        pick = guarded_run.summary[f"{objective}_valsel_guarded_pick"]
+        # the report marks the very policy the summary's guarded figure comes from
+        assert points[key].policy == Policy.from_dict(pick["params"])
+        assert points[key].test == pytest.approx(pick["test"])
+        assert points[key].policy == policies[points[key].index]
+    payload_keys = [
+        p["key"]
+        for p in json.loads(
+            (write_pareto_report(guarded_run, tmp_path).parent / "front.json").read_text()
+        )["operating_points"]
+    ]
+    assert payload_keys[:5] == [
+        "plain",
+        "accuracy_max",
+        "knee",
+        "equal_preference",
+        "accuracy_first",
+    ]
+    assert set(payload_keys[5:]) == set(marked)
+    # without measured standard errors there is nothing to guard with: no such points
+    assert not [p for p in operating_points(run) if p.key.startswith("guarded_")]

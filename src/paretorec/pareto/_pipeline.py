@@ -356,6 +356,8 @@ HEADLINES: tuple[tuple[str, str, str], ...] = (
     ("coverage", "coverage_ratio_at_95pct_ndcg", "ratio"),
     ("novelty", "novelty_gain_at_95pct_ndcg", "gain"),
 )
+#: The accuracy floor of the headline picks: a share of the plain ranking's nDCG.
+ANCHOR_SHARE = 0.95
 #: Hypervolume reference offset beyond the nadir, as a share of each objective's range.
 HV_REFERENCE_OFFSET = 0.1
 #: Guarded validation picks (``*_valsel_guarded``): a policy is eligible when the lower
@@ -386,7 +388,7 @@ def _validation_pick(
     return front.pick_constrained(objective, {"ndcg": ndcg_floor})
 
 
-def _guarded_pick(
+def guarded_pick(
     check: HoldoutCheck,
     objectives: list[str],
     directions: list[str],
@@ -421,7 +423,7 @@ def _ndcg_share_drift(
     objectives: list[str],
     plain_valid: float,
     plain_test: float,
-    anchor_share: float = 0.95,
+    anchor_share: float = ANCHOR_SHARE,
     runners_up: int = 10,
 ) -> dict[str, Any]:
     """How far the nDCG share of the plain ranking moves from validation to test, over the
@@ -483,7 +485,7 @@ def save_fitted(fitted: dict[str, Any], directory: Path) -> None:
     )
 
 
-def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
+def summarize(run: ParetoRun, anchor_share: float = ANCHOR_SHARE) -> dict[str, Any]:
     """Headline figures of a run: policies chosen on validation, figures measured on test.
 
     For ILD, coverage and novelty, one policy each is chosen on validation: the best
@@ -600,7 +602,7 @@ def summarize(run: ParetoRun, anchor_share: float = 0.95) -> dict[str, Any]:
                     chosen[ndcg] / reference_test[ndcg]
                 )
                 summary[f"{objective}_valsel_pick"] = pick_record(picked, reference_test)
-                guarded = _guarded_pick(
+                guarded = guarded_pick(
                     full, objectives, run.directions, objective, reference_valid[ndcg], anchor_share
                 )
                 if guarded is None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..pareto._front import ParetoFront, non_dominated_mask
+from ..pareto._pipeline import ANCHOR_SHARE, GUARD_Z, HEADLINES, guarded_pick
 from ..ranking import Policy
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ _MARKERS = {
     "knee": ("D", "#e377c2", 70),
     "equal_preference": ("P", "#17becf", 110),
     "accuracy_first": ("X", "#bcbd22", 110),
+    "guarded_ild": ("v", "#ff7f0e", 90),
+    "guarded_coverage": ("^", "#8c564b", 90),
+    "guarded_novelty": ("<", "#9467bd", 90),
 }
 
 _OBJECTIVE_WORDS = {
@@ -172,7 +176,9 @@ def preference_weights(objectives: Sequence[str]) -> dict[str, dict[str, float]]
 
 
 def operating_points(run: ParetoRun) -> list[OperatingPoint]:
-    """The plain ranking, the accuracy-max policy, the knee and the preference picks.
+    """The plain ranking, the accuracy-max policy, the knee, the preference picks and, where
+    the run measured how sure validation is of each policy's nDCG share, the guarded floor
+    picks (the summary's ``*_valsel_guarded`` policies).
 
     Computed here from the run's validation front rather than read from ``run.summary``, so
     the report does not depend on which headline keys the summary carries.
@@ -189,10 +195,10 @@ def operating_points(run: ParetoRun) -> list[OperatingPoint]:
         )
 
     plain_test = dict(run.baseline_test)
+    plain_validation = dict(getattr(run.searches.get("full"), "baseline", None) or {})
     if plain_test and all(o in plain_test for o in objectives):
         plain = Policy(k=policies[0].k if policies else run.config.objectives.k)
         index = next((i for i, p in enumerate(policies) if p == plain), None)
-        plain_validation = dict(getattr(run.searches.get("full"), "baseline", None) or {})
         points.append(
             OperatingPoint(
                 "plain",
@@ -244,6 +250,30 @@ def operating_points(run: ParetoRun) -> list[OperatingPoint]:
                 i,
             )
         )
+    if "ndcg" in objectives and plain_validation.get("ndcg"):
+        for objective in (o for o, _, _ in HEADLINES if o in objectives):
+            guarded = guarded_pick(
+                full,
+                objectives,
+                run.directions,
+                objective,
+                float(plain_validation["ndcg"]),
+                ANCHOR_SHARE,
+            )
+            if guarded is None:
+                continue
+            points.append(
+                OperatingPoint(
+                    f"guarded_{objective}",
+                    f"guarded {objective}",
+                    f"the best validation {objective} among policies whose validation nDCG "
+                    f"share of the plain ranking's, less {GUARD_Z} standard errors, is at "
+                    f"least {ANCHOR_SHARE:.0%}",
+                    policies[guarded],
+                    *row(guarded),
+                    guarded,
+                )
+            )
     return _name_duplicates(points)
 
 
@@ -510,8 +540,9 @@ def write_pareto_report(run: ParetoRun, directory: str | Path) -> Path:
         "this plot does not show. Faded dots are such points; the line joins each front's "
         "own 2-D non-dominated subset for the pair shown. Markers: the plain ranking "
         "(square), the accuracy-max policy (star), the knee (diamond) and the preference "
-        "picks (plus: equal weights; cross: accuracy weighted 3:1), all chosen on validation "
-        "and drawn at their test values.</p>"
+        "picks (plus: equal weights; cross: accuracy weighted 3:1) and, where the run "
+        "measured them, the guarded floor picks (triangles: ILD down, coverage up, novelty "
+        "left), all chosen on validation and drawn at their test values.</p>"
     )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>paretorec: {html.escape(run.config.name)}</title>
